@@ -1,0 +1,510 @@
+"""A scalar autograd engine: micrograd's ``Value``, exact to PyTorch float64 and fast.
+
+Each op below is a forward computation that records its children, its op and its derivative rule;
+the rules themselves form one table (``# Derivative rules``), one small function per op, written as
+PyTorch's own derivative formulas (``derivatives.yaml``), conventions at kinks and poles included.
+Values and gradients agree with torch float64 to the last bit, or within a few units in the last
+place where torch's vectorised CPU kernels round differently from the correctly rounded libm.
+
+Why no closures: micrograd 0.1.0 stores a ``_backward`` closure per node that refers back to the
+node, a reference cycle for every node; the cyclic garbage collector then dominates training time.
+Here a node stores a plain module-level function, so graphs are freed by reference counting the
+moment they become unreachable.
+
+Numerics follow IEEE 754 like torch: no op raises ``OverflowError``, ``ZeroDivisionError`` or
+``ValueError``, and none returns a complex number; you get ``inf`` and ``nan`` where torch does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter, mul
+
+Number = int | float
+Rule = Callable[["Value"], None]
+
+__all__ = ["Number", "Value"]
+
+_data = attrgetter("data")
+_INF = math.inf
+_NAN = math.nan
+
+
+# -------------------------------------------------------------------------------------------------
+# IEEE 754 scalar functions. Python's float ops raise where C and torch return inf/nan; these don't.
+# -------------------------------------------------------------------------------------------------
+
+
+def _to_float(x: object, role: str) -> float:
+    """Return ``x`` as a float, or raise ``TypeError`` naming it if it is not an int or a float."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{role} must be an int or a float, got {x!r} of type {type(x).__name__}")
+    if isinstance(x, float):
+        return x
+    try:
+        return float(x)
+    except OverflowError:  # an int beyond float64 rounds to infinity under IEEE round-to-nearest
+        return _INF if x > 0 else -_INF
+
+
+def _is_odd_integer(y: float) -> bool:
+    """Whether ``y`` is an odd integer (which keeps the sign of a negative base in ``x ** y``)."""
+    return math.isfinite(y) and y == math.floor(y) and math.fmod(y, 2.0) != 0.0
+
+
+def _div(x: float, y: float) -> float:
+    """IEEE division: ``x / 0`` is a signed infinity, ``0 / 0`` is nan."""
+    try:
+        return x / y
+    except ZeroDivisionError:
+        if x == 0.0 or x != x:
+            return _NAN
+        return math.copysign(_INF, x) * math.copysign(1.0, y)
+
+
+def _pow(x: float, y: float) -> float:
+    """C's ``pow``: overflow is a signed infinity; a negative base to a fractional power is nan."""
+    try:
+        return math.pow(x, y)
+    except OverflowError:
+        return -_INF if x < 0.0 and _is_odd_integer(y) else _INF
+    except ValueError:
+        if x == 0.0:  # zero to a negative power is a pole, signed like the base for odd exponents
+            return math.copysign(_INF, x) if _is_odd_integer(y) else _INF
+        return _NAN
+
+
+def _pow_scalar(x: float, e: float) -> float:
+    """``x ** e`` for a number exponent, with torch's special cases (``x ** 0.5`` is sqrt)."""
+    if e == 2.0:
+        return x * x
+    if e == 0.5:  # sqrt(-inf) is nan where pow(-inf, 0.5) is inf
+        return math.sqrt(x) if x >= 0.0 else _NAN
+    if e == -0.5:
+        return _div(1.0, math.sqrt(x)) if x >= 0.0 else _NAN
+    return _pow(x, e)
+
+
+def _exp(x: float) -> float:
+    """``exp`` that overflows to inf."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return _INF
+
+
+def _log(x: float) -> float:
+    """``log`` that gives -inf at 0 and nan below it."""
+    try:
+        return math.log(x)
+    except ValueError:
+        return -_INF if x == 0.0 else _NAN
+
+
+def _sigmoid(x: float) -> float:
+    """torch's ``1 / (1 + exp(-x))``; exp overflowing to inf makes it 0, never nan."""
+    return 1.0 / (1.0 + _exp(-x))
+
+
+# -------------------------------------------------------------------------------------------------
+# The Value
+# -------------------------------------------------------------------------------------------------
+
+
+class Value:
+    """A scalar in a computation graph: its ``data``, its ``grad``, and how it was made."""
+
+    __slots__ = ("__weakref__", "_aux", "_backward", "_op", "_prev", "data", "grad")
+
+    data: float
+    grad: float
+    _prev: tuple[Value, ...]
+    _op: str
+    _backward: Rule | None
+    _aux: float
+
+    def __init__(self, data: Number) -> None:
+        if isinstance(data, Value):
+            raise TypeError(f"Value(data) needs a number, got the Value {data!r}; use it directly")
+        self.data = _to_float(data, "Value(data)")
+        self.grad = 0.0
+        self._prev = ()
+        self._op = ""
+        self._backward = None
+        self._aux = 0.0
+
+    def __repr__(self) -> str:
+        return f"Value(data={self.data}, grad={self.grad})"
+
+    # --- arithmetic -------------------------------------------------------------------------------
+
+    def __add__(self, other: Value | Number) -> Value:
+        o = _operand(other)
+        if o is None:
+            return NotImplemented
+        return _node(self.data + o.data, (self, o), "+", _d_add)
+
+    def __radd__(self, other: Number) -> Value:
+        o = _operand(other)
+        if o is None:
+            return NotImplemented
+        return _node(o.data + self.data, (o, self), "+", _d_add)
+
+    def __sub__(self, other: Value | Number) -> Value:
+        o = _operand(other)
+        if o is None:
+            return NotImplemented
+        return _node(self.data - o.data, (self, o), "-", _d_sub)
+
+    def __rsub__(self, other: Number) -> Value:
+        o = _operand(other)
+        if o is None:
+            return NotImplemented
+        return _node(o.data - self.data, (o, self), "-", _d_sub)
+
+    def __mul__(self, other: Value | Number) -> Value:
+        o = _operand(other)
+        if o is None:
+            return NotImplemented
+        return _node(self.data * o.data, (self, o), "*", _d_mul)
+
+    def __rmul__(self, other: Number) -> Value:
+        o = _operand(other)
+        if o is None:
+            return NotImplemented
+        return _node(o.data * self.data, (o, self), "*", _d_mul)
+
+    def __truediv__(self, other: Value | Number) -> Value:
+        o = _operand(other)
+        if o is None:
+            return NotImplemented
+        return _node(_div(self.data, o.data), (self, o), "/", _d_div)
+
+    def __rtruediv__(self, other: Number) -> Value:
+        # torch evaluates `c / x` as `reciprocal(x) * c`; mirroring it keeps its rounding.
+        o = _operand(other)
+        if o is None:
+            return NotImplemented
+        return self.reciprocal() * o
+
+    def __neg__(self) -> Value:
+        return _node(-self.data, (self,), "neg", _d_neg)
+
+    def __pos__(self) -> Value:
+        return self
+
+    def __pow__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            return _node(_pow(self.data, other.data), (self, other), "**", _d_pow)
+        if isinstance(other, bool) or not isinstance(other, (int, float)):
+            return NotImplemented
+        e = _to_float(other, "the exponent")
+        out = _node(_pow_scalar(self.data, e), (self,), f"**{other}", _d_pow_scalar)
+        out._aux = e
+        return out
+
+    def __rpow__(self, other: Number) -> Value:
+        o = _operand(other)
+        if o is None:
+            return NotImplemented
+        return _node(_pow(o.data, self.data), (o, self), "**", _d_pow)
+
+    def reciprocal(self) -> Value:
+        """``1 / self``."""
+        return _node(_div(1.0, self.data), (self,), "reciprocal", _d_reciprocal)
+
+    # --- functions --------------------------------------------------------------------------------
+
+    def exp(self) -> Value:
+        """``e ** self``."""
+        return _node(_exp(self.data), (self,), "exp", _d_exp)
+
+    def log(self) -> Value:
+        """The natural logarithm; -inf at 0 and nan below, like torch."""
+        return _node(_log(self.data), (self,), "log", _d_log)
+
+    def tanh(self) -> Value:
+        """The hyperbolic tangent (stable: ``tanh(1000) == 1.0``)."""
+        return _node(math.tanh(self.data), (self,), "tanh", _d_tanh)
+
+    def relu(self) -> Value:
+        """``max(self, 0)``; its derivative at 0 is 0, as in torch."""
+        return _node(_relu(self.data), (self,), "relu", _d_relu)
+
+    def sigmoid(self) -> Value:
+        """The logistic function ``1 / (1 + exp(-self))``."""
+        return _node(_sigmoid(self.data), (self,), "sigmoid", _d_sigmoid)
+
+    # --- fused n-ary primitives -------------------------------------------------------------------
+
+    @staticmethod
+    def sum(terms: Iterable[Value | Number]) -> Value:
+        """The sum of ``terms`` as one node (numbers among them are constants)."""
+        children = _values(terms, "Value.sum(terms)")
+        return _node(math.fsum(c.data for c in children), children, "sum", _d_sum)
+
+    @staticmethod
+    def linear(
+        weights: Sequence[Value],
+        inputs: Sequence[Value | Number],
+        bias: Value | Number = 0.0,
+        activation: str = "linear",
+    ) -> Value:
+        """``act(bias + sum(w * x for w, x in zip(weights, inputs)))`` as one node: a neuron.
+
+        ``activation`` is ``"linear"`` (none), ``"relu"`` or ``"tanh"``.
+        """
+        if len(weights) != len(inputs):
+            raise ValueError(
+                f"Value.linear needs as many inputs as weights, got {len(inputs)} inputs "
+                f"for {len(weights)} weights"
+            )
+        return Value.linear_layer([weights], [bias], inputs, activation)[0]
+
+    @staticmethod
+    def linear_layer(
+        weights: Sequence[Sequence[Value]],
+        biases: Sequence[Value | Number],
+        inputs: Sequence[Value | Number],
+        activation: str = "linear",
+    ) -> list[Value]:
+        """One ``Value.linear`` node per row of ``weights``, sharing the work on ``inputs``."""
+        try:
+            op, act, rule = _ACTIVATIONS[activation]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+            ) from None
+        if len(weights) != len(biases):
+            raise ValueError(
+                f"Value.linear_layer needs one bias per weight row, got {len(biases)} biases "
+                f"for {len(weights)} rows"
+            )
+        xs = _values(inputs, "Value.linear_layer(inputs)")
+        bs = _values(biases, "Value.linear_layer(biases)")
+        n = len(xs)
+        xdata = list(map(_data, xs))
+        outs = []
+        for row, b in zip(weights, bs, strict=True):
+            if len(row) != n:
+                raise ValueError(
+                    f"Value.linear_layer needs as many inputs as weights in each row, got "
+                    f"{n} inputs for a row of {len(row)} weights"
+                )
+            try:  # reading `data` through Value's own slot checks every weight's type at C speed
+                z = sum(map(mul, map(_value_data, row), xdata), b.data)
+            except TypeError:
+                _values(row, "Value.linear_layer(weights)")  # raises, naming the culprit
+                raise
+            out = _new_value(Value)  # _node(...) inlined: this loop is the demo's hottest
+            out.data = z if act is None else act(z)
+            out.grad = 0.0
+            out._prev = (b, *row, *xs)
+            out._op = op
+            out._backward = rule
+            out._aux = 0.0
+            outs.append(out)
+        return outs
+
+    # --- backpropagation --------------------------------------------------------------------------
+
+    def backward(self) -> None:
+        """Add d(self)/d(leaf) into every leaf's ``grad``, as torch does with retain_graph."""
+        if not self._prev:  # a leaf is its own gradient
+            self.grad += 1.0
+            return
+        order = _topological_order(self)
+        # Intermediate gradients belong to one pass; only leaves accumulate across passes (torch).
+        for node in order:
+            node.grad = 0.0
+        self.grad = 1.0
+        for node in reversed(order):
+            node._backward(node)  # type: ignore[misc]  # only non-leaves are in `order`
+
+
+_new_value = object.__new__
+
+# The `data` slot's own getter: like attrgetter("data"), but a TypeError for anything not a Value.
+_value_data: Callable[[Value], float] = Value.__dict__["data"].__get__
+
+
+def _node(data: float, prev: tuple[Value, ...], op: str, rule: Rule) -> Value:
+    """Make an interior node without re-validating ``data`` (it is a float we computed)."""
+    out = _new_value(Value)
+    out.data = data
+    out.grad = 0.0
+    out._prev = prev
+    out._op = op
+    out._backward = rule
+    out._aux = 0.0
+    return out
+
+
+def _operand(x: object) -> Value | None:
+    """``x`` as a Value (numbers become constant leaves), or None for anything else."""
+    if isinstance(x, Value):
+        return x
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    return Value(x)
+
+
+def _operand_or_raise(x: object, role: str) -> Value:
+    """``x`` as a Value, or a ``TypeError`` naming ``role`` and ``x``."""
+    o = _operand(x)
+    if o is None:
+        raise TypeError(f"{role} must hold Values or numbers, got {x!r} of type {type(x).__name__}")
+    return o
+
+
+def _values(items: Iterable[Value | Number], role: str) -> tuple[Value, ...]:
+    """``items`` as a tuple of Values (numbers become constant leaves); ``TypeError`` otherwise."""
+    values = tuple(items)
+    if set(map(type, values)) <= {Value}:  # the common case, checked at C speed
+        return values  # type: ignore[return-value]  # every item's type is Value
+    return tuple(_operand_or_raise(v, role) for v in values)
+
+
+def _topological_order(root: Value) -> list[Value]:
+    """Interior nodes reachable from ``root``, children before parents; iterative, each once.
+
+    Leaves are left out: they have no rule to run, and skipping them saves most of the set look-ups.
+    """
+    order: list[Value] = []
+    seen = {root}
+    stack = [(root, iter(root._prev))]
+    while stack:
+        node, children = stack[-1]
+        for child in children:
+            if child._prev and child not in seen:
+                seen.add(child)
+                stack.append((child, iter(child._prev)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+# -------------------------------------------------------------------------------------------------
+# Derivative rules: one per op. Each adds d(out)/d(child) * out.grad into its children's grads,
+# in the form of PyTorch's derivative formula for that op (tools/autograd/derivatives.yaml).
+# -------------------------------------------------------------------------------------------------
+
+
+def _d_add(out: Value) -> None:
+    a, b = out._prev
+    a.grad += out.grad
+    b.grad += out.grad
+
+
+def _d_sub(out: Value) -> None:
+    a, b = out._prev
+    a.grad += out.grad
+    b.grad += -out.grad
+
+
+def _d_mul(out: Value) -> None:
+    a, b = out._prev
+    g = out.grad
+    a.grad += g * b.data
+    b.grad += g * a.data
+
+
+def _d_div(out: Value) -> None:
+    a, b = out._prev
+    g = out.grad
+    a.grad += _div(g, b.data)
+    b.grad += -g * _div(_div(a.data, b.data), b.data)
+
+
+def _d_neg(out: Value) -> None:
+    out._prev[0].grad += -out.grad
+
+
+def _d_reciprocal(out: Value) -> None:
+    out._prev[0].grad += -out.grad * (out.data * out.data)
+
+
+def _d_pow_scalar(out: Value) -> None:
+    e = out._aux
+    if e != 0.0:  # torch: the derivative of x ** 0 is 0 everywhere, 0 ** -1 included
+        x = out._prev[0]
+        x.grad += out.grad * (e * _pow_scalar(x.data, e - 1.0))
+
+
+def _d_pow(out: Value) -> None:
+    a, b = out._prev
+    g = out.grad
+    if b.data != 0.0:
+        a.grad += g * (b.data * _pow(a.data, b.data - 1.0))
+    if not (a.data == 0.0 and b.data >= 0.0):  # torch: no gradient through 0 ** (y >= 0)
+        b.grad += g * (out.data * _log(a.data))
+
+
+def _d_exp(out: Value) -> None:
+    out._prev[0].grad += out.grad * out.data
+
+
+def _d_log(out: Value) -> None:
+    x = out._prev[0]
+    x.grad += _div(out.grad, x.data)
+
+
+def _d_tanh(out: Value) -> None:
+    t = out.data
+    # (1 - t)(1 + t), not 1 - t*t: exact where |t| is near 1 (torch gets there with an fma).
+    out._prev[0].grad += out.grad * ((1.0 - t) * (1.0 + t))
+
+
+def _d_relu(out: Value) -> None:
+    if not out.data <= 0.0:  # torch's threshold_backward: no gradient where the result is <= 0
+        out._prev[0].grad += out.grad
+
+
+def _d_sigmoid(out: Value) -> None:
+    y = out.data
+    out._prev[0].grad += out.grad * (1.0 - y) * y
+
+
+def _d_sum(out: Value) -> None:
+    g = out.grad
+    for child in out._prev:
+        child.grad += g
+
+
+def _d_linear(out: Value) -> None:
+    _push_linear(out, out.grad)
+
+
+def _d_linear_relu(out: Value) -> None:
+    if not out.data <= 0.0:  # a dead neuron passes nothing back, as relu alone would
+        _push_linear(out, out.grad)
+
+
+def _d_linear_tanh(out: Value) -> None:
+    t = out.data
+    _push_linear(out, out.grad * ((1.0 - t) * (1.0 + t)))
+
+
+def _push_linear(out: Value, g: float) -> None:
+    """The derivative of ``b + sum(w * x)``, given d(loss)/d(b + sum(w * x)) = ``g``."""
+    prev = out._prev
+    n = (len(prev) - 1) // 2
+    prev[0].grad += g
+    for w, x in zip(prev[1 : n + 1], prev[n + 1 :], strict=True):
+        w.grad += g * x.data
+        x.grad += g * w.data
+
+
+def _relu(x: float) -> float:
+    return 0.0 if x <= 0.0 else x
+
+
+# activation name -> (op label, forward function applied to the pre-activation, derivative rule)
+_ACTIVATIONS: dict[str, tuple[str, Callable[[float], float] | None, Rule]] = {
+    "linear": ("linear", None, _d_linear),
+    "relu": ("relu(linear)", _relu, _d_linear_relu),
+    "tanh": ("tanh(linear)", math.tanh, _d_linear_tanh),
+}
