@@ -314,13 +314,25 @@ class Value:
         if not self._prev:  # a leaf is its own gradient
             self.grad += 1.0
             return
-        order = _topological_order(self)
-        # Intermediate gradients belong to one pass; only leaves accumulate across passes (torch).
+        order, carried = _topological_order(self)
+        # Intermediate gradients belong to one pass; only leaves accumulate across passes. Like
+        # torch, a leaf that already holds a gradient gets this pass's total added to it once.
+        held = [(leaf, leaf.grad) for leaf in carried]
+        for leaf in carried:
+            leaf.grad = 0.0
         for node in order:
             node.grad = 0.0
         self.grad = 1.0
         for node in reversed(order):
             node._backward(node)  # type: ignore[misc]  # only non-leaves are in `order`
+        for leaf, before in held:
+            leaf.grad = before + leaf.grad
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter's rich display: the graph as SVG if ``graphviz`` is installed, else the repr."""
+        from micrograd.viz import repr_svg  # lazy: viz imports this module
+
+        return repr_svg(self)
 
 
 _new_value = object.__new__
@@ -366,26 +378,30 @@ def _values(items: Iterable[Value | Number], role: str) -> tuple[Value, ...]:
     return tuple(_operand_or_raise(v, role) for v in values)
 
 
-def _topological_order(root: Value) -> list[Value]:
-    """Interior nodes reachable from ``root``, children before parents; iterative, each once.
+def _topological_order(root: Value) -> tuple[list[Value], set[Value]]:
+    """Interior nodes reachable from ``root``, children before parents, and the leaves that
+    already hold a gradient. Iterative (no recursion limit); each node is visited once.
 
-    Leaves are left out: they have no rule to run, and skipping them saves most of the set look-ups.
+    Other leaves are left out: they have no rule to run, and skipping them saves set look-ups.
     """
     order: list[Value] = []
+    carried: set[Value] = set()
     seen = {root}
     stack = [(root, iter(root._prev))]
     while stack:
         node, children = stack[-1]
         for child in children:
-            if child._prev and child not in seen:
-                seen.add(child)
-                stack.append((child, iter(child._prev)))
-                break
+            if child._prev:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(child._prev)))
+                    break
+            elif child.grad:
+                carried.add(child)
         else:
             stack.pop()
             order.append(node)
-    return order
-
+    return order, carried
 
 # -------------------------------------------------------------------------------------------------
 # Derivative rules: one per op. Each adds d(out)/d(child) * out.grad into its children's grads,

@@ -1,0 +1,217 @@
+"""Graph semantics: repeated backward, deep graphs, bad inputs, augmented assignment, fusion."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from micrograd.engine import Value
+
+
+def test_repeated_backward_accumulates_into_leaves_like_torch_retain_graph() -> None:
+    a = Value(1.0)
+    d = (3 * a) ** 2
+    d.backward()
+    assert a.grad == 18.0
+    d.backward()
+    assert a.grad == 36.0  # micrograd 0.1.0 gives 54: it also accumulates into interior nodes
+
+
+def test_repeated_backward_through_a_shared_interior_node_matches_torch(torch) -> None:
+    a = Value(0.7)
+    b = a * a
+    c = b.tanh() + b * 3 + b.exp()
+    ta = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    tb = ta * ta
+    tc = tb.tanh() + tb * 3 + tb.exp()
+    for _ in range(3):
+        c.backward()
+        tc.backward(retain_graph=True)
+        assert math.isclose(a.grad, ta.grad.item(), rel_tol=1e-15)
+
+
+def test_backward_on_a_leaf_adds_one_each_time() -> None:
+    a = Value(5.0)
+    a.backward()
+    a.backward()
+    assert a.grad == 2.0
+
+
+def test_a_million_node_chain_goes_backward_without_recursion() -> None:
+    x = Value(0.5)
+    y = x
+    for _ in range(1_000_000):
+        y = -y
+    y.backward()
+    assert y.data == 0.5
+    assert x.grad == 1.0
+    del y  # freeing the chain must not overflow the C stack either
+
+
+def test_a_wide_fused_sum_and_a_wide_neuron_have_exact_gradients() -> None:
+    terms = [Value(float(i)) for i in range(10_000)]
+    s = Value.sum([*terms, 2.5])
+    s.backward()
+    assert s.data == sum(range(10_000)) + 2.5
+    assert all(t.grad == 1.0 for t in terms)
+    w = [Value(float(i % 7)) for i in range(1000)]
+    x = [Value(0.5) for _ in range(1000)]
+    b = Value(1.0)
+    n = Value.linear(w, x, b)
+    n.backward()
+    assert n.data == 1.0 + 0.5 * sum(i % 7 for i in range(1000))
+    assert b.grad == 1.0
+    assert all(wi.grad == 0.5 for wi in w)
+    assert all(xi.grad == wi.data for xi, wi in zip(x, w, strict=True))
+
+
+def test_linear_with_a_weight_reused_as_an_input_accumulates_both_roles() -> None:
+    w = Value(3.0)
+    n = Value.linear([w, Value(2.0)], [w, 4.0], 1.0)  # 1 + w*w + 2*4
+    n.backward()
+    assert n.data == 18.0
+    assert w.grad == 6.0
+
+
+def test_fused_nodes_match_torch(torch, torch_run, close) -> None:
+    xs = [0.3, -1.2, 2.5, 0.0, 7.0, -3.5, 1e-3]
+
+    def neuron(b, w0, w1, w2, x0, x1, x2):
+        if isinstance(b, Value):
+            return Value.linear([w0, w1, w2], [x0, x1, x2], b).tanh()
+        return (b + (torch.stack([w0, w1, w2]) * torch.stack([x0, x1, x2])).sum()).tanh()
+
+    def total(*vs):
+        if isinstance(vs[0], Value):
+            return Value.sum([*vs, 1.5]) * vs[0]
+        return (torch.stack(list(vs)).sum() + 1.5) * vs[0]
+
+    for f in (neuron, total):
+        leaves = [Value(x) for x in xs]
+        out = f(*leaves)
+        out.backward()
+        expected, grads = torch_run(f, xs)
+        assert close(out.data, expected, rel=1e-14)
+        assert all(
+            close(v.grad, g, rel=1e-14, abs_=1e-15) for v, g in zip(leaves, grads, strict=True)
+        )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [True, False, "1.0", None, [1.0], (1.0,), 1 + 2j, Value(1.0)],
+    ids=["True", "False", "str", "None", "list", "tuple", "complex", "Value"],
+)
+def test_value_rejects_anything_but_an_int_or_a_float(bad) -> None:
+    with pytest.raises(TypeError, match=type(bad).__name__):
+        Value(bad)
+
+
+def test_value_of_a_value_names_the_problem() -> None:
+    with pytest.raises(TypeError, match="Value"):
+        Value(Value(1))
+
+
+@pytest.mark.parametrize("bad", [True, "2", None, [2.0], 2j])
+def test_ops_with_a_non_number_operand_raise_type_error(bad) -> None:
+    v = Value(2.0)
+    for op in (
+        lambda: v + bad,
+        lambda: bad + v,
+        lambda: v - bad,
+        lambda: bad - v,
+        lambda: v * bad,
+        lambda: bad * v,
+        lambda: v / bad,
+        lambda: bad / v,
+        lambda: v**bad,
+        lambda: bad**v,
+    ):
+        with pytest.raises(TypeError):
+            op()
+
+
+def test_fused_nodes_reject_bad_terms_and_mismatched_lengths() -> None:
+    with pytest.raises(TypeError, match="str"):
+        Value.sum([Value(1.0), "x"])
+    with pytest.raises(TypeError, match="bool"):
+        Value.linear([Value(1.0)], [True], 0.0)
+    with pytest.raises(ValueError, match="2 inputs for 1 weights"):
+        Value.linear([Value(1.0)], [1.0, 2.0], 0.0)
+
+
+def test_values_hold_floats_even_when_built_from_ints() -> None:
+    v = Value(3)
+    assert type(v.data) is float and type(v.grad) is float
+
+
+@pytest.mark.parametrize("op", ["+=", "-=", "*=", "/=", "**="])
+def test_augmented_assignment_builds_a_new_node_and_never_mutates_an_operand(op) -> None:
+    a = Value(2.0)
+    b = Value(3.0)
+    alias = a
+    namespace = {"a": a, "b": b}
+    exec(f"a {op} b", namespace)
+    result = namespace["a"]
+    assert result is not alias
+    assert alias.data == 2.0 and alias._prev == ()
+    assert b.data == 3.0 and b._prev == ()
+    assert result._prev[0] is alias
+
+
+def test_augmented_assignment_on_a_plain_float_gives_a_value() -> None:
+    x = 1.5
+    x += Value(2.0)
+    assert isinstance(x, Value) and x.data == 3.5
+
+
+def test_repr_shows_data_and_grad() -> None:
+    v = Value(2.5)
+    (v * 2).backward()
+    assert repr(v) == "Value(data=2.5, grad=2.0)"
+
+
+def test_every_node_records_its_op_and_its_operands_in_order() -> None:
+    a, b = Value(2.0), Value(3.0)
+    nodes = {
+        "add": a + b, "sub": a - b, "mul": a * b, "div": a / b, "pow": a**b, "powc": a**2,
+        "neg": -a, "exp": a.exp(), "log": a.log(), "tanh": a.tanh(), "relu": a.relu(),
+        "sigmoid": a.sigmoid(), "sum": Value.sum([a, b]), "linear": Value.linear([a], [b], 1.0),
+    }  # fmt: skip
+    for name, node in nodes.items():
+        assert node._op, f"{name} recorded no op"
+        assert a in node._prev, name
+    assert (a - b)._prev == (a, b)
+    assert (a / b)._prev[0] is a
+    assert len({n._op for n in nodes.values()}) == len(nodes)
+    assert a._op == "" and a._prev == ()
+
+
+def test_repeated_backward_accumulates_a_leaf_used_twice_exactly_like_torch(torch) -> None:
+    # torch sums a pass's contributions first and adds the total to .grad once (AccumulateGrad);
+    # adding each contribution straight into .grad rounds differently on the third pass here.
+    a = Value(1.0)
+    out = (a * a).tanh() * a + a.sigmoid()
+    t = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    t_out = (t * t).tanh() * t + t.sigmoid()
+    for _ in range(3):
+        out.backward()
+        t_out.backward(retain_graph=True)
+    assert a.grad == t.grad.item()  # torch: 5.394464317275897
+
+
+@given(st.floats(-5, 5), st.integers(min_value=1, max_value=4))
+def test_k_backward_passes_add_the_one_pass_gradient_k_times(x, k) -> None:
+    a = Value(x)
+    out = (a * a).tanh() * a + a.sigmoid()
+    out.backward()
+    once = a.grad
+    for _ in range(k - 1):
+        out.backward()
+    expected = 0.0
+    for _ in range(k):
+        expected += once
+    assert a.grad == expected
