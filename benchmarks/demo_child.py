@@ -1,0 +1,121 @@
+"""One engine's run of the moons demo loop, for the side-by-side comparison with micrograd 0.1.0.
+
+Run as a script by ``benchmarks/compare_micrograd010.py`` under either interpreter (ours, or the
+virtualenv holding micrograd 0.1.0): it reads a JSON spec on stdin and prints a JSON result. It uses
+only the standard library and whichever ``micrograd`` the interpreter imports, so the same file runs
+against both engines. The data and initial weights arrive as plain numbers in the spec, so both
+engines start from the same floats.
+
+Spec: ``{"loop": "notebook" | "demo", "X": [[x0, x1], ...], "y": [-1 | 1, ...],
+"weights": [...], "steps": N, "alpha": 1e-4, "hidden": [16, 16]}``.
+
+* ``notebook``: micrograd's demo.ipynb loop, verbatim apart from copying the weights in; it uses
+  only 0.1.0's public API, so it runs on both engines (on ours it measures the drop-in path).
+* ``demo``: our ``micrograd.demo.train`` (fused neuron and sum nodes), ours only.
+
+Both use the learning rate ``1.0 - 0.9 * k / steps`` (the notebook's schedule for 100 steps).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import platform
+import resource
+import sys
+import time
+from typing import Any
+
+
+def _rss_kib() -> int:
+    """Peak resident set size of this process so far, in KiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
+
+
+def _build_model(weights: list[float], hidden: list[int]) -> Any:
+    """Build ``MLP(2, hidden + [1])`` with the given initial weights, in parameters() order."""
+    from micrograd.nn import MLP
+
+    model = MLP(2, [*hidden, 1])
+    params = model.parameters()
+    if len(params) != len(weights):
+        raise ValueError(f"the model has {len(params)} parameters, the spec {len(weights)} weights")
+    for p, w in zip(params, weights, strict=True):
+        p.data = float(w)
+    return model
+
+
+def _notebook_loop(model: Any, spec: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """demo.ipynb's loss() and optimisation loop (0.1.0 public API only)."""
+    from micrograd.engine import Value
+
+    X, y, alpha, steps = spec["X"], spec["y"], spec["alpha"], spec["steps"]
+
+    def loss() -> tuple[Any, float]:
+        inputs = [list(map(Value, xrow)) for xrow in X]
+        scores = list(map(model, inputs))
+        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores, strict=True)]
+        data_loss = sum(losses) * (1.0 / len(losses))
+        reg_loss = alpha * sum(p * p for p in model.parameters())
+        total_loss = data_loss + reg_loss
+        accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores, strict=True)]
+        return total_loss, sum(accuracy) / len(accuracy)
+
+    losses: list[float] = []
+    accuracies: list[float] = []
+    for k in range(steps):
+        total_loss, acc = loss()
+        model.zero_grad()
+        total_loss.backward()
+        learning_rate = 1.0 - 0.9 * k / steps
+        for p in model.parameters():
+            p.data -= learning_rate * p.grad
+        losses.append(total_loss.data)
+        accuracies.append(acc)
+    return losses, accuracies
+
+
+def _demo_loop(model: Any, spec: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Our ``micrograd.demo.train`` on the given data and model."""
+    from micrograd.demo import train
+
+    run = train(spec["steps"], data=(spec["X"], spec["y"]), model=model, alpha=spec["alpha"])
+    return list(run.losses), list(run.accuracies)
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    """Build the model, run the requested loop once, and report time, memory and the trajectory."""
+    import micrograd.engine
+
+    loops = {"notebook": _notebook_loop, "demo": _demo_loop}
+    if spec["loop"] not in loops:
+        raise ValueError(f"loop must be one of {sorted(loops)}, got {spec['loop']!r}")
+    model = _build_model(spec["weights"], spec["hidden"])
+    gc.collect()
+    rss_before = _rss_kib()
+    collections_before = [s["collections"] for s in gc.get_stats()]
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    losses, accuracies = loops[spec["loop"]](model, spec)
+    cpu = time.process_time() - c0
+    wall = time.perf_counter() - t0
+    after = gc.get_stats()
+    collections = [s["collections"] - b for s, b in zip(after, collections_before, strict=True)]
+    return {
+        "loop": spec["loop"],
+        "engine_file": micrograd.engine.__file__,
+        "python": platform.python_version(),
+        "gc_enabled": gc.isenabled(),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "rss_before_kib": rss_before,
+        "peak_rss_kib": _rss_kib(),
+        "gc_collections": collections,
+        "losses": losses,
+        "accuracies": accuracies,
+    }
+
+
+if __name__ == "__main__":
+    json.dump(run(json.load(sys.stdin)), sys.stdout)

@@ -1,0 +1,227 @@
+"""The regression gate's measuring process: interleaved calibration and training-loop rounds.
+
+Run by ``benchmarks/gate.py`` in a fresh interpreter
+(``python benchmarks/gate_worker.py ROUNDS STEPS CALIBRATION_STEPS``); it prints one JSON object.
+It imports ``micrograd`` from wherever the interpreter finds it first, so a ``PYTHONPATH`` pointing
+at a patched copy of the package measures that copy (the gate's own test does exactly that), and
+the JSON says which file was measured.
+
+The calibration workload below is FROZEN: the baseline's normalised figures are only comparable
+while it stays byte-for-byte the same. Changing it means bumping ``CALIBRATION_VERSION`` and
+re-recording the baseline (``python -m benchmarks.gate --update-baseline``).
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+CALIBRATION_VERSION = 1
+
+# The gate's fixed training problem: the demo's data and network, a few steps per round.
+SEED = 1337
+HIDDEN = (16, 16)
+
+
+# --------------------------------------------------------------------------------------------------
+# Calibration: a deliberately plain scalar autograd (binary nodes, a kind code per node, an
+# iterative topological sort, SGD) training a small relu MLP. It exercises what the engine's loop
+# exercises (object allocation, attribute access, float arithmetic, tuples, sets, lists, calls),
+# but shares no code with micrograd, so a change to the engine cannot move it.
+# --------------------------------------------------------------------------------------------------
+
+_LEAF, _ADD, _MUL, _RELU = 0, 1, 2, 3
+
+
+class _Node:
+    __slots__ = ("data", "grad", "kids", "kind")
+
+    def __init__(self, data: float, kids: tuple[_Node, ...] = (), kind: int = _LEAF) -> None:
+        self.data = data
+        self.grad = 0.0
+        self.kids = kids
+        self.kind = kind
+
+
+def _add(a: _Node, b: _Node) -> _Node:
+    return _Node(a.data + b.data, (a, b), _ADD)
+
+
+def _mul(a: _Node, b: _Node) -> _Node:
+    return _Node(a.data * b.data, (a, b), _MUL)
+
+
+def _relu(a: _Node) -> _Node:
+    return _Node(a.data if a.data > 0.0 else 0.0, (a,), _RELU)
+
+
+def _backward(root: _Node) -> None:
+    order: list[_Node] = []
+    seen = {root}
+    stack = [(root, 0)]
+    while stack:
+        node, i = stack.pop()
+        if i < len(node.kids):
+            stack.append((node, i + 1))
+            child = node.kids[i]
+            if child.kids and child not in seen:
+                seen.add(child)
+                stack.append((child, 0))
+        else:
+            order.append(node)
+    root.grad = 1.0
+    for node in reversed(order):
+        g = node.grad
+        kind = node.kind
+        if kind == _ADD:
+            a, b = node.kids
+            a.grad += g
+            b.grad += g
+        elif kind == _MUL:
+            a, b = node.kids
+            a.grad += g * b.data
+            b.grad += g * a.data
+        elif node.data > 0.0:
+            node.kids[0].grad += g
+
+
+def _calibration_model(sizes: list[int]) -> list[list[list[_Node]]]:
+    # Deterministic weights without the random module (its implementation may change).
+    layers = []
+    k = 0
+    for nin, nout in itertools.pairwise(sizes):
+        layer = []
+        for _ in range(nout):
+            row = []
+            for _ in range(nin + 1):
+                k += 1
+                row.append(_Node(((k * 7919) % 2000) / 1000.0 - 1.0))
+            layer.append(row)
+        layers.append(layer)
+    return layers
+
+
+def calibration_round(X: list[list[float]], y: list[int], steps: int) -> float:
+    """Train the calibration MLP for ``steps`` full-batch steps; return the last loss."""
+    layers = _calibration_model([2, 12, 12, 1])
+    params = [p for layer in layers for row in layer for p in row]
+    one = _Node(1.0)
+    loss_value = 0.0
+    for _ in range(steps):
+        total: _Node | None = None
+        for xrow, label in zip(X, y, strict=True):
+            acts = [_Node(x) for x in xrow]
+            for li, layer in enumerate(layers):
+                outs = []
+                for row in layer:
+                    act = row[-1]
+                    for w, a in zip(row, acts, strict=False):
+                        act = _add(act, _mul(w, a))
+                    outs.append(act if li == len(layers) - 1 else _relu(act))
+                acts = outs
+            margin = _relu(_add(one, _mul(_Node(-float(label)), acts[0])))
+            total = margin if total is None else _add(total, margin)
+        assert total is not None
+        for p in params:
+            p.grad = 0.0
+        _backward(total)
+        for p in params:
+            p.data -= 0.001 * p.grad
+        loss_value = total.data
+    return loss_value
+
+
+# --------------------------------------------------------------------------------------------------
+# The measured workload: the engine's own demo training loop.
+# --------------------------------------------------------------------------------------------------
+
+
+def _engine_round_factory(steps: int) -> tuple[Callable[[], object], str]:
+    """Return a function running ``steps`` steps of ``demo.train``, and the engine's file."""
+    import micrograd.engine
+    from micrograd.data import make_moons
+    from micrograd.demo import train
+    from micrograd.nn import MLP
+
+    data = make_moons(100, 0.1, SEED)
+
+    def engine_round() -> object:
+        # A fresh model each round: every round does the same work from the same weights.
+        model = MLP(2, [*HIDDEN, 1], seed=SEED)
+        return train(steps, data=data, model=model)
+
+    return engine_round, str(micrograd.engine.__file__)
+
+
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """Run ``fn`` once; return (CPU seconds of this process, wall seconds)."""
+    c0 = time.process_time()
+    w0 = time.perf_counter()
+    fn()
+    return time.process_time() - c0, time.perf_counter() - w0
+
+
+def measure(rounds: int, steps: int, cal_steps: int) -> dict[str, Any]:
+    """Alternate calibration and engine rounds (cal, eng, cal, eng, ..., cal) after one warm-up."""
+    from micrograd.data import make_moons
+
+    X, y = make_moons(100, 0.1, SEED)
+    engine_round, engine_file = _engine_round_factory(steps)
+
+    def cal() -> object:
+        return calibration_round(X, y, cal_steps)
+
+    # Warm-up: imports, specialisation of the interpreter's adaptive bytecode, allocator pools.
+    _timed(cal)
+    _timed(engine_round)
+    gc.collect()
+    cal_cpu, cal_wall, eng_cpu, eng_wall = [], [], [], []
+    for _ in range(rounds):
+        c = _timed(cal)
+        cal_cpu.append(c[0])
+        cal_wall.append(c[1])
+        e = _timed(engine_round)
+        eng_cpu.append(e[0])
+        eng_wall.append(e[1])
+    c = _timed(cal)
+    cal_cpu.append(c[0])
+    cal_wall.append(c[1])
+    return {
+        "python": python_key(),
+        "python_version": platform.python_version(),
+        "engine_file": engine_file,
+        "calibration_version": CALIBRATION_VERSION,
+        "rounds": rounds,
+        "steps": steps,
+        "calibration_steps": cal_steps,
+        "calibration_cpu": cal_cpu,
+        "calibration_wall": cal_wall,
+        "engine_cpu": eng_cpu,
+        "engine_wall": eng_wall,
+    }
+
+
+def python_key() -> str:
+    """The baseline key of this interpreter, e.g. ``cpython-3.11``."""
+    impl = sys.implementation.name
+    return f"{impl}-{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def main(argv: list[str]) -> int:
+    """Parse ``ROUNDS STEPS CAL_STEPS`` and print the measurement as JSON."""
+    if len(argv) != 3:
+        print("usage: gate_worker.py ROUNDS STEPS CAL_STEPS", file=sys.stderr)
+        return 2
+    rounds, steps, cal_steps = (int(a) for a in argv)
+    json.dump(measure(rounds, steps, cal_steps), sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

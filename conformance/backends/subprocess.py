@@ -1,0 +1,490 @@
+"""Any-language engines: a backend served by another process over docs/PROTOCOL.md.
+
+The process may be hostile. A crash, a hang past the timeout, garbage on stdout or a wrong message
+makes *that program* fail with a BackendError that says what happened (with the tail of the
+process's stderr); the process is killed with its whole process group, reaped, and started again
+for the next program.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import selectors
+import shlex
+import signal
+import subprocess
+import tempfile
+import time
+import weakref
+from collections.abc import Sequence
+from typing import IO, Any
+
+from conformance.backends.base import BackendError, BackendTimeout, Evaluation
+from conformance.program import Program
+
+PROTOCOL_VERSION = 1
+"""The version of docs/PROTOCOL.md this backend speaks."""
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds a process may take to answer one program before it counts as hung."""
+
+MIN_START_TIMEOUT = 10.0
+"""Seconds a process may always take to say hello: starting (a JVM, a wrapper script) is slower
+than answering, and a per-program timeout tuned for speed must not make every restart fail."""
+
+MAX_LINE_BYTES = 256 * 1024 * 1024
+"""A response line longer than this is garbage (a 100,000-node program answers in a few MB)."""
+
+_STDERR_TAIL_CHARS = 1500
+_NON_FINITE_OUT = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_READ_CHUNK = 1 << 16
+
+
+class _Broken(Exception):
+    """The process broke the protocol; it must be killed and restarted (internal).
+
+    ``kind`` becomes the BackendError's kind: "protocol" (garbage, a wrong message), "timeout", or
+    "error" (the process died)."""
+
+    def __init__(self, message: str, kind: str = "protocol") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def parse_command(command: str | Sequence[str]) -> list[str]:
+    """Split an ``--exec`` command line like a POSIX shell (no shell runs it), or check an argv."""
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    if not argv or not all(isinstance(arg, str) for arg in argv) or not argv[0]:
+        raise ValueError(f"--exec needs a command to run, got {command!r}")
+    return argv
+
+
+def encode_number(x: float) -> float | str:
+    """A float as the protocol writes it: a JSON number, or "NaN" / "Infinity" / "-Infinity"."""
+    if math.isfinite(x):
+        return float(x)
+    if math.isnan(x):
+        return "NaN"
+    return "Infinity" if x > 0 else "-Infinity"
+
+
+def encode_request(program: Program, request_id: int) -> bytes:
+    """The ``run`` request for ``program`` as one JSON line (UTF-8, newline-terminated)."""
+    nodes: list[list[Any]] = []
+    for node in program.nodes:
+        if node.op in ("input", "const"):
+            if node.value is None:
+                raise ValueError(f"an {node.op!r} node needs a value, got None")
+            nodes.append([node.op, encode_number(node.value)])
+        else:
+            nodes.append([node.op, *node.args])
+    request = {
+        "type": "run",
+        "id": request_id,
+        "nodes": nodes,
+        "output": program.output,
+        "backward_passes": program.backward_passes,
+    }
+    return json.dumps(request, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+
+
+def _decode_number(x: object, where: str) -> float:
+    """One number of a response (the protocol's non-finite strings and null are read too)."""
+    if isinstance(x, bool):
+        raise _Broken(f"{where} is {x!r}, expected a number")
+    if isinstance(x, (int, float)):
+        return float(x)
+    if x is None:  # what JSON.stringify and serde_json write for NaN and the infinities
+        return math.nan
+    if isinstance(x, str) and x in _NON_FINITE_OUT:
+        return _NON_FINITE_OUT[x]
+    raise _Broken(f"{where} is {x!r}, expected a number or 'NaN'/'Infinity'/'-Infinity'")
+
+
+def decode_result(message: dict[str, Any], program: Program) -> Evaluation:
+    """The Evaluation in a ``result`` message: every non-const value and every input's gradient."""
+    n = len(program.nodes)
+    columns = []
+    for key in ("values", "grads"):
+        column = message.get(key)
+        if not isinstance(column, list) or len(column) != n:
+            got = f"a list of {len(column)}" if isinstance(column, list) else repr(column)[:80]
+            raise _Broken(
+                f"result field {key!r} must be a list of {n} numbers (one per node), got {got}"
+            )
+        columns.append(column)
+    values_in, grads_in = columns
+    values: dict[int, float] = {}
+    grads: dict[int, float] = {}
+    for i, node in enumerate(program.nodes):
+        if node.op == "const":
+            continue
+        values[i] = _decode_number(values_in[i], f"values[{i}]")
+        if node.op == "input":
+            grads[i] = _decode_number(grads_in[i], f"grads[{i}]")
+    return Evaluation(values=values, grads=grads)
+
+
+def _describe_exit(returncode: int) -> str:
+    """How a process ended, in words (a negative code is the signal that killed it)."""
+    if returncode < 0:
+        try:
+            sig = signal.Signals(-returncode)
+            what = signal.strsignal(sig) or sig.name
+            return f"was killed by signal {sig.name} ({what})"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+class SubprocessBackend:
+    """A backend whose engine runs in another process (any language) and speaks docs/PROTOCOL.md."""
+
+    def __init__(
+        self,
+        command: str | Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        start_timeout: float | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """Start ``command`` and read its hello; TargetError if it cannot be started or greeted.
+
+        ``timeout`` bounds each program; ``start_timeout`` the hello (default: the larger of
+        ``timeout`` and MIN_START_TIMEOUT)."""
+        if os.name != "posix":
+            raise _start_error("--exec backends need a POSIX system (Linux, macOS, WSL)")
+        if not (
+            isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0
+        ):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if start_timeout is None:
+            start_timeout = max(float(timeout), MIN_START_TIMEOUT)
+        if not (
+            isinstance(start_timeout, (int, float))
+            and not isinstance(start_timeout, bool)
+            and start_timeout > 0
+        ):
+            raise ValueError(
+                f"start_timeout must be a positive number of seconds, got {start_timeout!r}"
+            )
+        self.start_timeout = float(start_timeout)
+        self.argv = parse_command(command)
+        self.command = shlex.join(self.argv)
+        self.timeout = float(timeout)
+        self.cwd = cwd
+        self.env = env
+        self.engine = ""
+        self.ops: frozenset[str] = frozenset()
+        self.starts = 0
+        self.pids: list[int] = []
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._buffer = bytearray()
+        self._next_id = 1
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._start()
+        self.name = f"{self.engine} (exec: {self.command})"
+
+    # ------------------------------------------------------------------ process lifecycle
+
+    def _start(self) -> None:
+        """Launch the process in its own session and check its hello message."""
+        # A file, not a pipe: a chatty process can never block on a stderr nobody reads.
+        self._stderr = tempfile.TemporaryFile(prefix="conformance-exec-stderr-")  # noqa: SIM115
+        try:
+            proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                cwd=self.cwd,
+                env=self.env,
+                bufsize=0,
+                start_new_session=True,  # its own process group: we can kill its children too
+            )
+        except OSError as exc:
+            self._stderr.close()
+            self._stderr = None
+            raise _start_error(f"cannot start {self.command!r}: {exc}") from None
+        assert proc.stdin is not None and proc.stdout is not None
+        os.set_blocking(proc.stdin.fileno(), False)
+        self._proc = proc
+        self._buffer = bytearray()
+        self.starts += 1
+        self.pids.append(proc.pid)
+        self._finalizer = weakref.finalize(self, _kill, proc, self._stderr)
+        try:
+            hello = self._receive(self.start_timeout, "its hello message")
+            self._check_hello(hello)
+        except _Broken as exc:
+            message = self._failure(str(exc), exc.kind)
+            self._stop()
+            raise _start_error(f"{self.command!r} did not start correctly: {message}") from None
+
+    def _check_hello(self, hello: Any) -> None:
+        """Validate the hello message and remember the engine's name and claimed ops."""
+        if not isinstance(hello, dict) or hello.get("type") != "hello":
+            raise _Broken(f"the first message must be a hello, got {_shorten(hello)}")
+        version = hello.get("protocol")
+        if version != PROTOCOL_VERSION:
+            raise _Broken(
+                f"it speaks protocol version {version!r}; "
+                f"this harness speaks version {PROTOCOL_VERSION}"
+            )
+        engine = hello.get("engine")
+        ops = hello.get("ops")
+        if not isinstance(engine, str) or not engine:
+            raise _Broken(f"hello field 'engine' must be a non-empty string, got {engine!r}")
+        if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
+            raise _Broken(f"hello field 'ops' must be a list of op names, got {_shorten(ops)}")
+        self.engine = engine
+        self.ops = frozenset(ops)
+
+    def _stop(self) -> None:
+        """Kill the process and its group, reap it, and drop its pipes (idempotent)."""
+        if self._finalizer is not None:
+            self._finalizer()
+            self._finalizer = None
+        self._proc = None
+        self._stderr = None
+        self._buffer = bytearray()
+
+    def close(self) -> None:
+        """End the process: close its stdin (a driver exits on EOF), then kill what is left."""
+        proc = self._proc
+        if proc is not None and proc.stdin is not None:
+            try:
+                proc.stdin.close()
+                proc.wait(timeout=min(1.0, self.timeout))
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._stop()
+
+    def __enter__(self) -> SubprocessBackend:
+        """Use as a context manager that closes the process on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the process."""
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the running process, or None between a failure and the restart."""
+        return self._proc.pid if self._proc is not None else None
+
+    # ------------------------------------------------------------------ running programs
+
+    def run(self, program: Program) -> Evaluation:
+        """Evaluate ``program`` in the process; any misbehaviour is a BackendError for it."""
+        unclaimed = sorted(
+            {n.op for n in program.nodes if n.op not in ("input", "const")} - self.ops
+        )
+        if unclaimed:
+            raise BackendError(
+                f"unsupported op {unclaimed[0]!r}: {self.engine!r} does not claim it in its hello",
+                kind="unsupported",
+            )
+        if self._proc is None:
+            try:
+                self._start()
+            except Exception as exc:  # TargetError: fails this program, the next one tries again
+                raise BackendError(f"could not restart the backend process: {exc}") from None
+        request_id = self._next_id
+        self._next_id += 1
+        request = encode_request(program, request_id)
+        deadline = time.monotonic() + self.timeout
+        try:
+            self._send(request, deadline)
+            message = self._receive(self.timeout, f"the answer to request {request_id}", deadline)
+            return self._interpret(message, request_id, program)
+        except _Broken as exc:
+            description = self._failure(str(exc), exc.kind)
+            self._stop()
+            raise _backend_error(description, exc.kind, self.timeout) from None
+        except BackendError:  # an error message: the process is fine and stays
+            raise
+        except BaseException:
+            # Interrupted mid-exchange (Ctrl-C, a time limit around us): a late answer would be
+            # read as the next request's, so this process cannot be trusted any more.
+            self._stop()
+            raise
+
+    def _interpret(self, message: Any, request_id: int, program: Program) -> Evaluation:
+        """Turn a response into an Evaluation, or a BackendError for an error message."""
+        if not isinstance(message, dict):
+            raise _Broken(f"expected a JSON object, got {_shorten(message)}")
+        kind = message.get("type")
+        if kind not in ("result", "error"):
+            raise _Broken(f"expected a 'result' or 'error' message, got type {kind!r}")
+        if message.get("id") != request_id:
+            raise _Broken(f"answered id {message.get('id')!r} to request {request_id}")
+        if kind == "result":
+            return decode_result(message, program)
+        error_kind = message.get("kind")
+        text = message.get("message", "")
+        exception = message.get("exception")
+        exception_type = exception if isinstance(exception, str) else ""
+        if error_kind == "unsupported_op":
+            raise BackendError(
+                f"unsupported op {message.get('op')!r}: {text}",
+                kind="unsupported",
+                exception_type=exception_type,
+            )
+        if error_kind == "engine_error":
+            raise BackendError(f"the engine failed: {text}", exception_type=exception_type)
+        if error_kind == "invalid_request":
+            raise BackendError(
+                f"the backend rejected the request as invalid: {text}", kind="protocol"
+            )
+        raise _Broken(f"error message with unknown kind {error_kind!r}: {_shorten(message)}")
+
+    def _send(self, data: bytes, deadline: float) -> None:
+        """Write one request, never blocking past the deadline on a process that stopped reading."""
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
+        fd = proc.stdin.fileno()
+        view = memoryview(data)
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_WRITE)
+            while view:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise _Broken(
+                        f"timed out after {self.timeout:g} s while sending the request (hang?)",
+                        "timeout",
+                    )
+                try:
+                    written = os.write(fd, view)
+                except BlockingIOError:
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    # It stopped reading: it died or will; what it said last tells us more.
+                    raise _Broken(self._why_silent("closed its stdin"), "error") from None
+                view = view[written:]
+
+    def _receive(self, seconds: float, what: str, deadline: float | None = None) -> Any:
+        """Read one line from the process's stdout within ``seconds`` (or until ``deadline``)."""
+        if deadline is None:
+            deadline = time.monotonic() + seconds
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        fd = proc.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                end = self._buffer.find(b"\n")
+                if end >= 0:
+                    line = bytes(self._buffer[:end])
+                    del self._buffer[: end + 1]
+                    if line.strip():
+                        return _parse_line(line)
+                    continue
+                if len(self._buffer) > MAX_LINE_BYTES:
+                    raise _Broken(f"wrote more than {MAX_LINE_BYTES} bytes without a newline")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise _Broken(
+                        f"timed out after {seconds:g} s waiting for {what} (hang?)", "timeout"
+                    )
+                chunk = os.read(fd, _READ_CHUNK)
+                if not chunk:
+                    tail = f" after writing {bytes(self._buffer)[:80]!r}" if self._buffer else ""
+                    event = f"closed its stdout{tail} instead of sending {what}"
+                    raise _Broken(self._why_silent(event), "error")
+                self._buffer += chunk
+
+    def _why_silent(self, event: str) -> str:
+        """Describe a process that stopped talking: its exit status if it ended (waits briefly)."""
+        proc = self._proc
+        assert proc is not None
+        try:
+            returncode = proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            return f"the backend process {event}"
+        return f"the backend process {_describe_exit(returncode)} ({event})"
+
+    def _failure(self, problem: str, kind: str) -> str:
+        """The full description of a broken exchange: the problem, the restart, the stderr tail."""
+        if kind == "protocol":
+            problem = f"the backend process broke the protocol: {problem}"
+        elif kind == "timeout":
+            problem = f"the backend process {problem}"
+        text = f"{problem}; the process is restarted for the next program"
+        tail = self._stderr_tail()
+        return f"{text}. Its stderr ended with:\n{tail}" if tail else text
+
+    def _stderr_tail(self) -> str:
+        """The last lines the process wrote to stderr."""
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.flush()
+            size = self._stderr.seek(0, os.SEEK_END)
+            self._stderr.seek(max(0, size - _STDERR_TAIL_CHARS))
+            return self._stderr.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+
+
+def _start_error(message: str) -> Exception:
+    """The error for a command that cannot be started or greeted: the target is not loadable."""
+    # Imported here: the backends package may import this module while it is being initialised.
+    from conformance.backends import TargetError
+
+    return TargetError(message)
+
+
+def _backend_error(description: str, kind: str, timeout: float) -> BackendError:
+    """The BackendError for a broken exchange (a BackendTimeout for a hang)."""
+    if kind == "timeout":
+        error = BackendTimeout(timeout)
+        error.args = (description,)
+        return error
+    return BackendError(description, kind=kind)
+
+
+def _parse_line(line: bytes) -> Any:
+    """One protocol message; anything that is not a JSON value is garbage."""
+    try:
+        return json.loads(line)
+    except ValueError:
+        raise _Broken(f"wrote a line that is not JSON: {line[:120]!r}") from None
+
+
+def _shorten(x: object) -> str:
+    """A short repr for error messages."""
+    text = repr(x)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _kill(proc: subprocess.Popen[bytes], stderr: IO[bytes] | None) -> None:
+    """Kill the process group, reap the process (no zombie), close pipes and the stderr file."""
+    # The whole group: a driver script may have started the real engine as its child.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
+        proc.wait(timeout=10)
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+    if stderr is not None:
+        stderr.close()
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "PROTOCOL_VERSION",
+    "SubprocessBackend",
+    "decode_result",
+    "encode_request",
+    "parse_command",
+]

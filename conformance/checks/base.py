@@ -1,0 +1,153 @@
+"""What a check is: a Hypothesis strategy of examples and how to judge one example."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+
+from conformance.backends.adapter import classify
+from conformance.backends.base import (
+    Backend,
+    BackendError,
+    BackendTimeout,
+    Evaluation,
+    TimeLimitExceeded,
+    time_limit,
+)
+from conformance.ops import Variant
+from conformance.program import Program
+from conformance.tolerance import Verdict, compare
+
+__all__ = [
+    "Check",
+    "CheckContext",
+    "Outcome",
+    "ProgramCheck",
+    "run_guarded",
+]
+
+PROFILES = ("quick", "default", "thorough")
+
+
+@dataclass
+class CheckContext:
+    """Everything a check needs: the backend, the oracle, probed support, the profile."""
+
+    backend: Backend
+    oracle: Backend
+    supported: list[Variant]
+    profile: str
+    timeout: float | None = 5.0
+    strict: bool = False
+
+    def supports(self, name: str, form: str | None = None) -> bool:
+        """Whether the backend supports op ``name`` (in ``form``, if given)."""
+        return any(n == name and (form is None or f == form) for n, f in self.supported)
+
+
+@dataclass
+class Outcome:
+    """The judgement of one example, with what is needed to reproduce it."""
+
+    verdict: Verdict
+    program: Program | None = None
+    expected: Evaluation | None = None
+    got: Evaluation | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when the backend got this example wrong."""
+        return self.verdict.failed
+
+
+def run_guarded(backend: Backend, program: Program, timeout: float | None) -> Evaluation:
+    """backend.run(program) under a time limit; every failure becomes a BackendError.
+
+    A backend with a true ``handles_timeout`` attribute enforces its own limit (a subprocess
+    backend kills and restarts its process) and runs without the in-process alarm.
+    """
+    if getattr(backend, "handles_timeout", False):
+        timeout = None
+    try:
+        with time_limit(timeout):
+            result = backend.run(program)
+    except TimeLimitExceeded:
+        raise BackendTimeout(timeout or 0.0) from None
+    except BackendError:
+        raise
+    except Exception as exc:
+        raise classify(exc) from exc
+    if not isinstance(result, Evaluation):
+        raise BackendError(
+            f"run() returned {type(result).__name__}, not an Evaluation", kind="protocol"
+        )
+    return result
+
+
+@dataclass
+class Check:
+    """A named check: how to draw examples and how to judge one.
+
+    Subclasses implement ``strategy`` (or return a string saying why the check is skipped) and
+    ``run_example``; ``shrink`` may refine a failure further than Hypothesis does.
+    """
+
+    name: str
+    description: str
+    examples: dict[str, int]
+    semantics: bool = False
+    """Reported, but failing the run only with --strict."""
+    timeout_factor: float = 1.0
+    """Multiplier on the per-program timeout (deep graphs need longer)."""
+    hypothesis_shrinks: bool = True
+
+    def strategy(self, ctx: CheckContext) -> st.SearchStrategy[Any] | str:
+        """The examples to draw, or the reason this check cannot run on this backend."""
+        raise NotImplementedError
+
+    def run_example(self, ctx: CheckContext, example: Any) -> Outcome:
+        """Judge one example."""
+        raise NotImplementedError
+
+    def shrink(self, ctx: CheckContext, example: Any, outcome: Outcome) -> tuple[Any, Outcome]:
+        """A smaller failing example than Hypothesis found, if the check knows one."""
+        return example, outcome
+
+    def example_count(self, profile: str) -> int:
+        """How many examples to run under ``profile``."""
+        return self.examples.get(profile, self.examples.get("default", 100))
+
+
+@dataclass
+class ProgramCheck(Check):
+    """A check whose examples are programs, judged against the oracle with ``judge``."""
+
+    make_strategy: Callable[[CheckContext], st.SearchStrategy[Program] | str] = field(
+        default=lambda ctx: "no strategy"
+    )
+    judge: Callable[[Program, Evaluation, Evaluation | None, str | None], Verdict] = compare
+
+    def strategy(self, ctx: CheckContext) -> st.SearchStrategy[Any] | str:
+        """The program strategy, restricted to the backend's supported ops."""
+        return self.make_strategy(ctx)
+
+    def run_example(self, ctx: CheckContext, example: Any) -> Outcome:
+        """Run the program on the oracle and the backend and compare."""
+        program: Program = example
+        try:
+            expected = ctx.oracle.run(program)
+        except BackendError as exc:
+            return Outcome(Verdict("unchecked", error=f"oracle failed: {exc}"), program)
+        if self.judge is compare and not expected.all_finite():
+            return Outcome(Verdict("unchecked"), program, expected)
+        timeout = None if ctx.timeout is None else ctx.timeout * self.timeout_factor
+        try:
+            got: Evaluation | None = run_guarded(ctx.backend, program, timeout)
+            error = None
+        except BackendError as exc:
+            got, error = None, str(exc)
+        verdict = self.judge(program, expected, got, error)
+        return Outcome(verdict, program, expected, got)

@@ -1,0 +1,185 @@
+"""`python -m conformance [TARGET]`: check a backend and print the verdict.
+
+Exit status: 0 conformant, 1 not conformant, 2 target not loadable or bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from conformance.checks import CHECKS
+from conformance.checks.base import PROFILES
+from conformance.report import CheckResult, Report
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but bad arguments exit with status 2 and a message naming the problem."""
+
+    def error(self, message: str) -> Any:
+        """Print usage and the problem, exit 2."""
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed {text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed {text!r} must be >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    names = [c.name for c in CHECKS]
+    parser = _Parser(
+        prog="python -m conformance",
+        description="Check a micrograd-style autograd engine against PyTorch float64.",
+        epilog="Exit status: 0 conformant, 1 not conformant, 2 bad target or arguments.",
+    )
+    parser.add_argument(
+        "target",
+        nargs="?",
+        default=None,
+        help="package.module:Value, path/to/file.py:Value, or module:ADAPTER "
+        "(default: the bundled micrograd.engine:Value)",
+    )
+    parser.add_argument("--profile", choices=PROFILES, default="default", help="how many examples")
+    parser.add_argument("--seed", type=_seed, default=None, help="Hypothesis seed (replays a run)")
+    parser.add_argument(
+        "--check",
+        action="append",
+        dest="checks",
+        metavar="NAME",
+        help=f"run only this check (repeatable): {', '.join(names)}",
+    )
+    parser.add_argument("--strict", action="store_true", help="semantics checks fail the run too")
+    parser.add_argument(
+        "--oracle",
+        choices=("auto", "torch", "mpmath"),
+        default="auto",
+        help="auto (default): torch if installed, else mpmath",
+    )
+    parser.add_argument(
+        "--accuracy", action="store_true", help="also print each op's worst error in ULPs"
+    )
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the report")
+    parser.add_argument(
+        "--timeout", type=_positive, default=5.0, help="seconds per program (deep graphs get 4x)"
+    )
+    parser.add_argument(
+        "--exec",
+        dest="exec_command",
+        default=None,
+        metavar="COMMAND",
+        help="check an engine in any language: COMMAND speaks docs/PROTOCOL.md",
+    )
+    parser.add_argument("--list-checks", action="store_true", help="list the checks and exit")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_checks:
+        for c in CHECKS:
+            kind = " (semantics: fails only with --strict)" if c.semantics else ""
+            print(f"{c.name:18} {c.description}{kind}")
+        return EXIT_OK
+    names = [c.name for c in CHECKS]
+    for name in args.checks or []:
+        if name not in names:
+            parser.error(f"unknown check {name!r}; choose from {', '.join(names)}")
+
+    from conformance import target_label
+    from conformance.backends import Backend, TargetError, load_backend
+    from conformance.oracles import OracleUnavailable, load_oracle
+    from conformance.runner import run_checks
+
+    if args.exec_command is not None and args.target is not None:
+        parser.error("give a TARGET or --exec COMMAND, not both")
+    try:
+        if args.exec_command is not None:
+            from conformance.backends.subprocess import SubprocessBackend
+
+            backend: Backend = SubprocessBackend(args.exec_command, timeout=args.timeout)
+        else:
+            backend = load_backend(args.target)
+    except (TargetError, ValueError) as exc:
+        print(f"error: cannot load target: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        oracle = load_oracle(args.oracle)
+    except OracleUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    def started(report: Report) -> None:
+        if not args.quiet:
+            print(report.header(), flush=True)
+            print(flush=True)
+
+    def finished(result: CheckResult) -> None:
+        if not args.quiet:
+            print(
+                f"  {result.name:18} {result.status:8} {result.examples:6} examples  "
+                f"{result.seconds:6.1f}s",
+                flush=True,
+            )
+
+    report = run_checks(
+        backend,
+        oracle,
+        target=(
+            f"--exec {args.exec_command}"
+            if args.exec_command is not None
+            else target_label(args.target)
+        ),
+        profile=args.profile,
+        seed_value=args.seed,
+        strict=args.strict,
+        checks=args.checks,
+        # A subprocess backend enforces --timeout itself (and restarts what hangs).
+        timeout=None if args.exec_command is not None else args.timeout,
+        on_result=finished,
+        on_start=started,
+    )
+    if report.failures:
+        print()
+        print(report.failure_text())
+    print()
+    print(report.table())
+    if args.accuracy:
+        from conformance.accuracy import run_accuracy
+
+        print()
+        print(run_accuracy(backend, profile=args.profile, seed=report.seed))
+    if args.json is not None:
+        try:
+            args.json.write_text(report.to_json() + "\n")
+        except OSError as exc:
+            print(f"error: cannot write --json {args.json}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    return EXIT_OK if report.ok else EXIT_NOT_CONFORMANT

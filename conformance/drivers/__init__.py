@@ -1,0 +1,1 @@
+"""Reference drivers of the wire protocol (docs/PROTOCOL.md) for Python engines."""

@@ -1,0 +1,461 @@
+"""Hypothesis strategies for programs, built node by node from earlier nodes.
+
+Programs are valid by construction: the float64 value of every node is computed while it is
+drawn, and an op is only offered on operands inside its checkable domain (``log`` on a positive
+value, ``/`` on a nonzero denominator, ``**`` where the result and its partials are finite...), so
+there is no ``assume`` and no filtering. Choices shrink towards simple programs: unary ops, the
+most recent node, special values (0, 1, -1, 2, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from conformance.ops import FORMS, OPS, Op, Variant, all_variants, py_value, variant_is_valid
+from conformance.program import Node, Program
+
+__all__ = [
+    "LARGE_VALUES",
+    "SPECIAL_VALUES",
+    "deep_programs",
+    "normalize_variants",
+    "programs",
+    "values",
+]
+
+SPECIAL_VALUES = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -3.0, 10.0)
+"""Exact values that break sloppy engines (0, +-1) and make exact results likely."""
+
+LARGE_VALUES = (20.0, -20.0, 50.0, -50.0, 400.0, -400.0, 1000.0, -1000.0, 1e5, -1e5, 1e10, -1e10)
+"""Large magnitudes: tanh(400), sigmoid(-1000), exp(-400) must stay finite on a correct engine."""
+
+_FINITE = st.floats(-8.0, 8.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+_SPECIAL = st.sampled_from(SPECIAL_VALUES)
+_LARGE = st.sampled_from(LARGE_VALUES)
+
+
+def values() -> st.SearchStrategy[float]:
+    """Input/constant values: specials, ordinary floats, large magnitudes."""
+    return st.one_of(_SPECIAL, _FINITE, _LARGE)
+
+
+def normalize_variants(
+    ops: Iterable[str | Sequence[str]] | None, *, argument: str = "ops"
+) -> list[Variant]:
+    """Turn op names and (name, form) pairs into a list of variants, in table order.
+
+    A bare name means every form of that op. Raises InvalidArgument naming a bad entry.
+    """
+    if ops is None:
+        return all_variants()
+    if isinstance(ops, str):
+        raise InvalidArgument(f"{argument}={ops!r} must be a collection of op names, not a string")
+    wanted: set[Variant] = set()
+    for entry in ops:
+        if isinstance(entry, str):
+            if entry not in OPS:
+                raise InvalidArgument(
+                    f"{argument} contains unknown op {entry!r}; expected names from {list(OPS)}"
+                )
+            wanted.update(OPS[entry].variants())
+            continue
+        try:
+            name, form = entry
+        except (TypeError, ValueError):
+            raise InvalidArgument(
+                f"{argument} entry {entry!r} is neither an op name nor an (op, form) pair"
+            ) from None
+        if name not in OPS or form not in OPS[name].forms:
+            raise InvalidArgument(
+                f"{argument} entry {entry!r} is not a known (op, form) pair; "
+                f"forms of {name!r}: {OPS[name].forms if name in OPS else 'unknown op'}"
+            )
+        wanted.add((name, form))
+    return [v for v in all_variants() if v in wanted]
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidArgument(f"{name}={value!r} must be an integer >= {minimum}")
+    return value
+
+
+def _check_probability(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InvalidArgument(f"{name}={value!r} must be a probability between 0 and 1")
+    return float(value)
+
+
+def programs(
+    *,
+    ops: Iterable[str | Sequence[str]] | None = None,
+    min_inputs: int = 1,
+    max_inputs: int = 4,
+    max_nodes: int = 24,
+    constants: float = 0.35,
+    reuse: float = 0.2,
+    kinks: bool = False,
+    nonfinite: bool = False,
+    combine: int = 4,
+    backward_passes: int = 1,
+    value_strategy: st.SearchStrategy[float] | None = None,
+) -> st.SearchStrategy[Program]:
+    """Random programs over the given ops (names or (name, form) pairs; default: all).
+
+    ``max_nodes`` caps the node count (inputs and constants included); ``constants`` is the
+    probability that a binary op takes a constant operand (left or right); ``reuse`` the
+    probability that its two operands are the same node. ``kinks`` lets ops sit on their kinks
+    (relu(0), 0 ** b); ``nonfinite`` drops the domain rules so that torch produces inf/nan.
+    Up to ``combine`` dangling intermediate results are combined into the output.
+    """
+    variants = normalize_variants(ops)
+    if not variants:
+        raise InvalidArgument(f"ops={ops!r} selects no op variant")
+    min_inputs = _check_int("min_inputs", min_inputs, 1)
+    max_inputs = _check_int("max_inputs", max_inputs, 1)
+    if max_inputs < min_inputs:
+        raise InvalidArgument(f"max_inputs={max_inputs} must be >= min_inputs={min_inputs}")
+    max_nodes = _check_int("max_nodes", max_nodes, 1)
+    if max_nodes < min_inputs:
+        raise InvalidArgument(f"max_nodes={max_nodes} must be >= min_inputs={min_inputs}")
+    constants = _check_probability("constants", constants)
+    reuse = _check_probability("reuse", reuse)
+    combine = _check_int("combine", combine, 0)
+    backward_passes = _check_int("backward_passes", backward_passes, 1)
+    if value_strategy is not None and not isinstance(value_strategy, st.SearchStrategy):
+        raise InvalidArgument(f"value_strategy={value_strategy!r} must be a SearchStrategy")
+    by_form: dict[str, list[tuple[str, str, Op]]] = {form: [] for form in FORMS}
+    for name, form in variants:
+        by_form[form].append((name, form, OPS[name]))
+    return _ProgramStrategy(
+        by_form,
+        min_inputs,
+        max_inputs,
+        max_nodes,
+        constants,
+        reuse,
+        kinks,
+        nonfinite,
+        combine,
+        backward_passes,
+        value_strategy,
+    )
+
+
+class _Chooser:
+    """Integer and value choices on Hypothesis' data, as cheaply as Hypothesis allows.
+
+    A program takes ~80 choices; drawing them through ``data.draw(st.integers(...))`` costs
+    about three times as much as the choice itself, so integers go straight to
+    ``draw_integer`` where this Hypothesis has it.
+    """
+
+    def __init__(self, data: Any, value_strategy: st.SearchStrategy[float] | None) -> None:
+        self.data = data
+        self.value_strategy = value_strategy
+        self.pool: list[float] = []
+        direct = getattr(data, "draw_integer", None)
+        self._direct: Any = direct if callable(direct) else None
+        start, stop = getattr(data, "start_span", None), getattr(data, "stop_span", None)
+        self._spans = (start, stop) if callable(start) and callable(stop) else None
+
+    def start_node(self) -> None:
+        """Open a span around one node's choices, so the shrinker can delete the node whole."""
+        if self._spans is not None:
+            self._spans[0](_NODE_LABEL)
+
+    def stop_node(self, *, discard: bool = False) -> None:
+        """Close the node's span (``discard`` when the node was not added)."""
+        if self._spans is not None:
+            self._spans[1](discard=discard)
+
+    def integer(self, low: int, high: int) -> int:
+        """An integer in [low, high], shrinking towards low."""
+        if high <= low:
+            return low
+        if self._direct is not None:
+            return int(self._direct(low, high))
+        return int(self.data.draw(st.integers(low, high)))
+
+    def percent(self) -> int:
+        """0..99, shrinking towards 0."""
+        return self.integer(0, 99)
+
+    def value(self) -> float:
+        """An input or constant value; equal values in distinct nodes come from the pool."""
+        if self.value_strategy is not None:
+            x = float(self.data.draw(self.value_strategy))
+        else:
+            kind = self.integer(0, 7)
+            if kind <= 2:
+                x = _TABLE[self.integer(0, len(_TABLE) - 1)]
+            elif kind <= 6 or not self.pool:
+                x = float(self.data.draw(_FINITE))
+            else:
+                x = self.pool[self.integer(0, len(self.pool) - 1)]
+        self.pool.append(x)
+        return x
+
+
+_TABLE = SPECIAL_VALUES + LARGE_VALUES
+_NODE_LABEL = 0x6D6963726F677261  # any fixed 64-bit label: "one node" for the shrinker
+Candidate = tuple[str, str, Op]
+
+
+class _ProgramStrategy(st.SearchStrategy[Program]):
+    """The strategy behind programs(): one pass, node by node, values computed as drawn."""
+
+    def __init__(
+        self,
+        by_form: dict[str, list[Candidate]],
+        min_inputs: int,
+        max_inputs: int,
+        max_nodes: int,
+        constants: float,
+        reuse: float,
+        kinks: bool,
+        nonfinite: bool,
+        combine: int,
+        backward_passes: int,
+        value_strategy: st.SearchStrategy[float] | None,
+    ) -> None:
+        super().__init__()
+        self.by_form = by_form
+        self.min_inputs = min_inputs
+        self.max_inputs = min(max_inputs, max_nodes)
+        self.max_nodes = max_nodes
+        self.const_percent = round(constants * 100)
+        self.reuse_percent = round(reuse * 100)
+        self.kinks = kinks
+        self.nonfinite = nonfinite
+        self.combine = combine
+        self.backward_passes = backward_passes
+        self.value_strategy = value_strategy
+        self.const_forms = [form for form in ("vc", "cv") if by_form[form]]
+        self.plain_shapes = [form for form in ("v", "vv") if by_form[form]]
+
+    def __repr__(self) -> str:
+        return f"programs(max_nodes={self.max_nodes}, ...)"
+
+    def _offer(self, candidates: list[Candidate], a: float, b: float) -> list[Candidate]:
+        if self.nonfinite:
+            return candidates
+        kinks = self.kinks
+        return [c for c in candidates if variant_is_valid(c[2], c[1], a, b, kinks=kinks)]
+
+    def _step(
+        self,
+        choose: _Chooser,
+        nodes: list[Node],
+        vals: list[float],
+        value_nodes: list[int],
+        used: list[bool],
+    ) -> bool:
+        """Draw one op node (and maybe a constant); False when nothing valid was drawn."""
+        integer = choose.integer
+        max_nodes = self.max_nodes
+        by_form = self.by_form
+        plain_shapes = self.plain_shapes
+        const_forms = self.const_forms
+        # One choice picks the shape: constants on either side, else unary or Value-Value.
+        roll = choose.percent()
+        if const_forms and roll < self.const_percent and len(nodes) + 2 <= max_nodes:
+            shape = const_forms[roll % len(const_forms)]
+        elif plain_shapes:
+            shape = plain_shapes[roll % len(plain_shapes)]
+        else:
+            return False
+        # Operands are offsets back from the most recent node: recent results get reused.
+        ia = value_nodes[-1 - integer(0, len(value_nodes) - 1)]
+        a = vals[ia]
+        const_value: float | None = None
+        if shape == "v":
+            b = 0.0
+            args: tuple[int, ...] = (ia,)
+        elif shape == "vv":
+            pick = integer(0, len(value_nodes) - 1 + self.reuse_percent // 10)
+            ib = value_nodes[-1 - pick] if pick < len(value_nodes) else ia
+            b = vals[ib]
+            args = (ia, ib)
+        else:
+            const_value = choose.value()
+            if shape == "vc":
+                b = const_value
+                args = (ia, len(nodes))
+            else:
+                a, b = const_value, a
+                args = (len(nodes), ia)
+        candidates = self._offer(by_form[shape], a, b)
+        if self.kinks:
+            # On a kink point, take the kinked op: that is what the kinks check is for.
+            candidates = [c for c in candidates if c[2].kink(a, b)] or candidates
+        if not candidates:
+            return False
+        name, _, op = candidates[integer(0, len(candidates) - 1)]
+        if const_value is not None:
+            nodes.append(Node("const", value=const_value))
+            vals.append(const_value)
+        for j in args:
+            used[j] = True
+        value_nodes.append(len(nodes))
+        nodes.append(Node(name, args))
+        vals.append(py_value(op, a, b))
+        return True
+
+    def do_draw(self, data: Any) -> Program:
+        """Draw one program."""
+        choose = _Chooser(data, self.value_strategy)
+        integer = choose.integer
+        max_nodes = self.max_nodes
+        nodes: list[Node] = []
+        vals: list[float] = []
+        value_nodes: list[int] = []
+        used = [False] * (max_nodes + self.combine + 1)
+        for _ in range(integer(self.min_inputs, self.max_inputs)):
+            x = choose.value()
+            value_nodes.append(len(nodes))
+            nodes.append(Node("input", value=x))
+            vals.append(x)
+
+        by_form = self.by_form
+        room = max_nodes - len(nodes)
+        for _ in range(integer(min(1, room), room)):
+            if len(nodes) >= max_nodes:
+                break
+            choose.start_node()
+            added = self._step(choose, nodes, vals, value_nodes, used)
+            choose.stop_node(discard=not added)
+
+        # Several intermediate results combined into the output, so all their gradients flow.
+        binary_vv = by_form["vv"]
+        sinks = [i for i in value_nodes if not used[i] and nodes[i].op != "input"]
+        output = value_nodes[-1]
+        if self.combine and binary_vv and len(sinks) > 1:
+            acc = sinks[-1]
+            for other in reversed(sinks[-self.combine : -1]):
+                a, b = vals[other], vals[acc]
+                candidates = self._offer(binary_vv, a, b)
+                if not candidates:
+                    continue
+                name, _, op = candidates[integer(0, len(candidates) - 1)]
+                nodes.append(Node(name, (other, acc)))
+                vals.append(py_value(op, a, b))
+                acc = len(nodes) - 1
+            output = acc
+        return Program(tuple(nodes), output, self.backward_passes)
+
+
+class _DrawAdapter:
+    """Gives composite strategies the chooser's ``data.draw`` shape."""
+
+    def __init__(self, draw: Any) -> None:
+        self.draw = draw
+
+
+def deep_programs(
+    *,
+    ops: Iterable[str | Sequence[str]] | None = None,
+    depth: int = 100_000,
+    max_pattern: int = 6,
+) -> st.SearchStrategy[Program]:
+    """Chains of ``depth`` op nodes, each applied to the previous one (and maybe an input).
+
+    Hypothesis draws a short repeating pattern of steps (unary ops, ops with a constant, ops on the
+    previous node and itself or an input); the pattern is unrolled ``depth`` times, replacing a
+    step by a damping step (tanh, sigmoid, x * 0.5) wherever it would leave its domain or make the
+    gradient overflow, so values and gradients stay finite all the way down.
+    """
+    variants = normalize_variants(ops)
+    depth = _check_int("depth", depth, 1)
+    max_pattern = _check_int("max_pattern", max_pattern, 1)
+    usable = [(n, f, OPS[n]) for n, f in variants if f in ("v", "vc", "vv")]
+    if not usable:
+        raise InvalidArgument(f"ops={ops!r} has no unary, v-const or v-v op to chain")
+    dampers = [
+        (n, f, OPS[n])
+        for n, f in variants
+        if (n, f) in (("tanh", "v"), ("sigmoid", "v"), ("mul", "vc"))
+    ]
+    return _deep(usable, dampers, depth, max_pattern)
+
+
+@st.composite
+def _deep(
+    draw: Any,
+    usable: list[tuple[str, str, Op]],
+    dampers: list[tuple[str, str, Op]],
+    depth: int,
+    max_pattern: int,
+) -> Program:
+    choose = _Chooser(_DrawAdapter(draw), None)
+    start = choose.value()
+    second = choose.value()
+    pattern: list[_Step] = []
+    for _ in range(draw(st.integers(1, max_pattern))):
+        name, form, op = usable[draw(st.integers(0, len(usable) - 1))]
+        const = 0.5 + draw(st.integers(0, 7)) * 0.25 if form == "vc" else 0.0
+        with_input = form == "vv" and draw(st.booleans())
+        pattern.append(_Step(name, form, op, const, with_input))
+    fallbacks = [_Step(name, form, op, 0.5, False) for name, form, op in dampers]
+    nodes = [Node("input", value=start), Node("input", value=second)]
+    current, y = 0, start
+    log_grad = min_prefix = 0.0
+    for k in range(depth):
+        for step in (pattern[k % len(pattern)], *fallbacks):
+            outcome = step.apply(y, second, log_grad - min_prefix)
+            if outcome is not None:
+                break
+        else:
+            break
+        y, log_p = outcome
+        if step.form == "vc":
+            nodes.append(Node("const", value=step.const))
+            args: tuple[int, ...] = (current, len(nodes) - 1)
+        elif step.form == "vv":
+            args = (current, 1) if step.with_input else (current, current)
+        else:
+            args = (current,)
+        nodes.append(Node(step.name, args))
+        current = len(nodes) - 1
+        log_grad += log_p
+        min_prefix = min(min_prefix, log_grad)
+    return Program(tuple(nodes), current)
+
+
+class _Step:
+    """One step of a deep chain's repeating pattern."""
+
+    def __init__(self, name: str, form: str, op: Op, const: float, with_input: bool) -> None:
+        self.name, self.form, self.op, self.const, self.with_input = (
+            name,
+            form,
+            op,
+            const,
+            with_input,
+        )
+
+    def apply(self, y: float, second: float, log_headroom: float) -> tuple[float, float] | None:
+        """(new value, log2 |partial along the chain|) if the step stays checkable, else None."""
+        if self.form == "vc":
+            a, b = y, self.const
+        elif self.form == "vv":
+            a, b = y, (second if self.with_input else y)
+        else:
+            a, b = y, 0.0
+        if not variant_is_valid(self.op, self.form, a, b):
+            return None
+        y_next = py_value(self.op, a, b)
+        if abs(y_next) > 1e100:
+            return None
+        pa, pb = self.op.partials_at(a, b, y_next)
+        p = abs(pa + pb) if self.form == "vv" and not self.with_input else abs(pa)
+        log_p = math.log2(p) if p > 0 else -1100.0
+        # Every gradient contribution is a product of consecutive partials: keep all < 2**900.
+        if log_headroom + log_p > 900:
+            return None
+        return y_next, log_p

@@ -1,0 +1,131 @@
+"""The mpmath oracle: exact-ish values, derivative-free gradients, torch's conventions at kinks."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import mpmath
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import conformance
+from conformance.oracles.mpmath import MpmathOracle
+from conformance.program import Node, Program
+from conformance.strategies import SPECIAL_VALUES, programs
+from conformance.tolerance import compare
+from tests.conformance import engines
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+ORACLE = MpmathOracle()
+
+
+def unary(op: str, x: float) -> Program:
+    return Program((Node("input", value=x), Node(op, (0,))), 1)
+
+
+def binary(op: str, a: float, b: float, form: str = "vv") -> Program:
+    kinds = {"v": "input", "c": "const"}
+    nodes = (Node(kinds[form[0]], value=a), Node(kinds[form[1]], value=b), Node(op, (0, 1)))
+    return Program(nodes, 2)
+
+
+def test_values_are_the_exact_results_rounded_to_float64() -> None:
+    with mpmath.workprec(300):
+        assert ORACLE.run(unary("exp", 1.0)).values[1] == float(mpmath.e)
+        assert ORACLE.run(unary("tanh", 0.5)).values[1] == float(mpmath.tanh(mpmath.mpf(0.5)))
+
+
+def test_a_gradient_is_a_derivative_not_a_rule() -> None:
+    ev = ORACLE.run(unary("tanh", 0.5))
+    assert ev.grads[0] == pytest.approx(1.0 - math.tanh(0.5) ** 2, rel=1e-15)
+    ev = ORACLE.run(binary("pow", 1.5, 2.5))
+    assert ev.grads[0] == pytest.approx(2.5 * 1.5**1.5, rel=1e-15)
+    assert ev.grads[1] == pytest.approx(1.5**2.5 * math.log(1.5), rel=1e-15)
+
+
+def test_relu_at_zero_follows_torch_whose_derivative_there_is_zero() -> None:
+    assert ORACLE.run(unary("relu", 0.0)).grads[0] == 0.0
+    assert ORACLE.run(unary("relu", 1e-140)).grads[0] == 1.0
+
+
+def test_pow_at_zero_base_follows_torch_conventions() -> None:
+    ev = ORACLE.run(binary("pow", 0.0, 0.0))
+    assert (ev.values[2], ev.grads[0], ev.grads[1]) == (1.0, 0.0, 0.0)
+    ev = ORACLE.run(binary("pow", 0.0, 2.5, "vc"))
+    assert (ev.values[2], ev.grads[0]) == (0.0, 0.0)
+    assert ORACLE.run(binary("pow", 0.0, 1.0, "vc")).grads[0] == 1.0
+
+
+def test_a_tiny_input_keeps_its_gradient_through_a_sum_with_a_large_number() -> None:
+    nodes = (
+        Node("input", value=1e-140),
+        Node("const", value=1e10),
+        Node("add", (0, 1)),
+        Node("sub", (2, 1)),
+    )
+    assert ORACLE.run(Program(nodes, 3)).grads[0] == 1.0
+    assert ORACLE.run(unary("exp", 1e-140)).grads[0] == 1.0
+
+
+def test_non_finite_values_follow_ieee_and_leave_the_gradient_undetermined() -> None:
+    assert ORACLE.run(unary("log", 0.0)).values[1] == -math.inf
+    assert ORACLE.run(unary("exp", 1000.0)).values[1] == math.inf
+    assert ORACLE.run(binary("div", 1.0, -0.0, "cv")).values[2] == -math.inf
+    ev = ORACLE.run(binary("sub", 1000.0, 1000.0))  # not inf - inf: the inputs are finite
+    assert ev.values[2] == 0.0
+    nodes = (Node("input", value=1000.0), Node("exp", (0,)), Node("sub", (1, 1)))
+    ev = ORACLE.run(Program(nodes, 2))
+    assert math.isnan(ev.values[2]) and math.isnan(ev.grads[0])
+    assert ev.all_finite() is False
+
+
+def test_gradients_through_float64_fragile_magnitudes_are_left_unchecked() -> None:
+    ev = ORACLE.run(binary("mul", 1e-200, 1e-200))  # underflows like float64; backprop may too
+    assert ev.values[2] == 0.0
+    assert math.isnan(ev.grads[0]) and math.isnan(ev.grads[1])
+    assert ORACLE.run(binary("mul", 1e-100, 3.0)).grads[0] == 3.0
+
+
+def test_repeated_backward_accumulates_like_torch() -> None:
+    prog = Program((Node("input", value=2.0), Node("mul", (0, 0))), 1, backward_passes=3)
+    assert ORACLE.run(prog).grads[0] == 12.0
+
+
+# Moderate magnitudes: where float64 backpropagation cannot overflow internally (see the report:
+# with 1e-250 or exp(400) in a program torch's own backward formulas may overflow or underflow).
+MODERATE = st.one_of(
+    st.sampled_from(SPECIAL_VALUES),
+    st.floats(1e-3, 8.0).flatmap(lambda x: st.sampled_from((x, -x))),
+)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed: nothing to cross-check")
+@given(programs(value_strategy=MODERATE))
+def test_torch_and_mpmath_agree_within_the_harness_tolerance(program: Program) -> None:
+    from conformance.oracles.torch import TorchOracle
+
+    exact = ORACLE.run(program)
+    verdict = compare(program, exact, TorchOracle().run(program))
+    assert not verdict.failed, verdict.describe()
+
+
+@pytest.mark.parametrize(
+    "engine",
+    [engines.Float32Value, engines.ReluGradAtZeroIsOne],
+    ids=["float32-rounding", "relu-grad-at-zero-is-one"],
+)
+def test_the_mpmath_oracle_alone_catches_a_broken_engine(engine: type) -> None:
+    report = conformance.check(
+        engine, profile="quick", seed=1, oracle="mpmath", checks=["random", "kinks"]
+    )
+    assert not report.ok
+    assert "mpmath" in report.to_json()
+
+
+def test_the_mpmath_oracle_passes_a_correct_engine() -> None:
+    report = conformance.check(
+        engines.Value, profile="quick", seed=1, oracle="mpmath", checks=["random", "kinks"]
+    )
+    assert report.ok, report.failure_text()

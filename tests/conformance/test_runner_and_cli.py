@@ -1,0 +1,219 @@
+"""The runner, the public API, the CLI, the reproducer and the pytest plugin, end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import conformance
+import conformance.checks as checks_module
+from conformance.backends import TargetError, load_backend
+from conformance.cli import main
+from conformance.runner import probe
+
+pytest.importorskip("torch")
+
+ENGINES = str(Path(__file__).with_name("engines.py"))
+GOOD = f"{ENGINES}:Value"
+FAST = ["random", "reuse", "reflected", "kinks", "inplace"]
+
+
+def test_a_correct_engine_is_conformant_on_every_program_check():
+    report = conformance.check(GOOD, profile="quick", seed=1, checks=FAST)
+    assert report.ok, report.failure_text()
+    assert [c.name for c in report.checks] == FAST
+    assert all(c.status == "passed" and c.examples > 0 for c in report.checks)
+
+
+def test_the_deep_check_runs_a_chain_of_100000_nodes_on_a_correct_engine():
+    report = conformance.check(GOOD, profile="quick", seed=2, checks=["deep"])
+    assert report.ok, report.failure_text()
+    assert report.checks[0].examples == 1
+
+
+def test_a_float32_engine_fails_with_a_shrunk_runnable_reproducer(tmp_path):
+    report = conformance.check(
+        f"{ENGINES}:Float32Value", profile="quick", seed=3, checks=["random"]
+    )
+    assert not report.ok
+    failure = report.checks[0].failures[0]
+    assert failure.program is not None and len(failure.program.nodes) <= 4
+    assert "--seed 3" in failure.replay and "--check random" in failure.replay
+    script = tmp_path / "repro.py"
+    script.write_text(failure.reproducer)
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert run.returncode == 1
+    assert "MISMATCH" in run.stdout
+
+
+def test_a_recursive_backward_fails_the_deep_check_with_a_compact_reproducer(tmp_path, monkeypatch):
+    # A recursive sort fails near depth 1,000: a 20,000-node chain shows it in a fifth of the time.
+    monkeypatch.setitem(checks_module.DEEP_DEPTH, "quick", 20_000)
+    report = conformance.check(
+        f"{ENGINES}:RecursiveBackward", profile="quick", seed=4, checks=["deep"]
+    )
+    failure = report.checks[0].failures[0]
+    assert "RecursionError" in failure.summary
+    assert len(failure.reproducer) < 20_000  # a loop over repeated blocks, not 100,000 lines
+    script = tmp_path / "repro.py"
+    script.write_text(failure.reproducer)
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert "RecursionError" in run.stderr
+
+
+def test_the_kink_convention_is_checked_only_by_the_kinks_check():
+    target = f"{ENGINES}:ReluGradAtZeroIsOne"
+    random_dags = conformance.check(target, profile="quick", seed=5, checks=["random"])
+    kinks = conformance.check(target, profile="default", seed=5, checks=["kinks"])
+    assert random_dags.ok
+    assert kinks.checks[0].status == "failed"
+    assert "expected 0.0, got 1.0" in kinks.checks[0].failures[0].summary
+
+
+def test_semantics_checks_warn_and_fail_only_when_strict():
+    lenient = conformance.check(GOOD, profile="quick", seed=6, checks=["nonfinite"])
+    strict = conformance.check(GOOD, profile="quick", seed=6, checks=["nonfinite"], strict=True)
+    assert lenient.ok and lenient.checks[0].status == "warned"
+    assert not strict.ok and strict.checks[0].status == "failed"
+
+
+def test_probing_skips_missing_ops_with_the_reason_and_never_crashes():
+    backend = load_backend(f"{ENGINES}:NoTranscendentals")
+    supported, skipped, fatal = probe(backend)
+    assert fatal is None
+    assert ("add", "vv") in supported and ("mul", "vc") in supported
+    assert ("exp", "v") in skipped and "exp" in skipped[("exp", "v")]
+    assert ("add", "cv") in skipped  # no __radd__
+    report = conformance.check(
+        f"{ENGINES}:NoTranscendentals", profile="quick", seed=7, checks=["random", "kinks"]
+    )
+    assert report.ok
+    assert report.checks[1].status == "skipped" and "kink" in report.checks[1].note
+
+
+def test_an_unloadable_target_raises_target_error_naming_it():
+    with pytest.raises(TargetError, match="no_such_module"):
+        load_backend("no_such_module:Value")
+    with pytest.raises(TargetError, match="has no attribute 'Nope'"):
+        load_backend(f"{ENGINES}:Nope")
+    with pytest.raises(TargetError, match="does not exist"):
+        load_backend("missing/file.py:Value")
+    with pytest.raises(TargetError, match="not a Value class"):
+        load_backend(f"{ENGINES}:math")
+
+
+def test_an_adapter_object_is_checked_like_a_class():
+    from tests.conformance import engines
+
+    class Adapter:
+        name = "adapter-over-the-tiny-engine"
+
+        def leaf(self, x):
+            return engines.Value(x)
+
+        def data(self, v):
+            return v.data
+
+        def grad(self, v):
+            return v.grad
+
+        def backward(self, v):
+            v.backward()
+
+        def apply(self, op, *args):
+            return args[0].exp() if op == "exp" else NotImplemented
+
+    report = conformance.check(Adapter(), profile="quick", seed=8, checks=["random"])
+    assert report.ok, report.failure_text()
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    assert main([GOOD, "--profile", "quick", "--check", "random", "--seed", "1", "-q"]) == 0
+    bad = f"{ENGINES}:Float32Value"
+    out = tmp_path / "report.json"
+    assert (
+        main([bad, "--profile", "quick", "--check", "random", "--seed", "1", "--json", str(out)])
+        == 1
+    )
+    report = json.loads(out.read_text())
+    assert report["target"] == bad and report["seed"] == 1 and report["profile"] == "quick"
+    assert {"python", "hypothesis", "torch"} <= set(report["versions"])
+    assert report["checks"][0]["status"] == "failed"
+    assert "import importlib.util" in report["checks"][0]["failures"][0]["reproducer"]
+    assert main(["no_such_module:Value"]) == 2
+    assert "no_such_module" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main([GOOD, "--profile", "nope"])
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main([GOOD, "--check", "nope"])
+    assert exit_info.value.code == 2
+    assert "unknown check 'nope'" in capsys.readouterr().err
+
+
+def test_the_pytest_plugin_runs_checks_as_items_and_prints_the_header(tmp_path):
+    (tmp_path / "test_empty.py").write_text("def test_nothing():\n    pass\n")
+    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path)]
+    args += ["--conformance-target", f"{ENGINES}:ReluGradAtZeroIsOne", "--conformance-seed", "9"]
+    args += ["--conformance-profile", "quick"]
+    args += ["--conformance-check", "kinks", "--conformance-check", "random"]
+    run = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 1, run.stdout
+    assert "conformance: target" in run.stdout and "seed 9" in run.stdout and "oracle" in run.stdout
+    assert (
+        "conformance::kinks" in run.stdout and "2 passed" in run.stdout and "1 failed" in run.stdout
+    )
+
+
+def test_the_pytest_plugin_does_nothing_without_a_target(tmp_path):
+    (tmp_path / "test_empty.py").write_text("def test_nothing():\n    pass\n")
+    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path)]
+    run = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0 and "1 passed" in run.stdout
+    assert "conformance:" not in run.stdout and "conformance::" not in run.stdout
+
+
+def test_a_hanging_backend_is_a_failure_of_that_program_not_a_stuck_run():
+    report = conformance.check(
+        f"{ENGINES}:HangsOnBigGraphs",
+        profile="quick",
+        seed=10,
+        checks=["random"],
+        timeout=0.2,
+        shrink_seconds=2.0,
+    )
+    assert not report.ok
+    assert "timed out after 0.2 s" in report.checks[0].failures[0].summary
+
+
+def test_an_adapter_failure_gets_a_reproducer_driving_the_adapter(tmp_path):
+    adapter_file = tmp_path / "my_adapter.py"
+    adapter_file.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(ENGINES).parent)!r})\n"
+        "from engines import Float32Value\n"
+        "class Adapter:\n"
+        "    def leaf(self, x): return Float32Value(x)\n"
+        "    def data(self, v): return v.data\n"
+        "    def grad(self, v): return v.grad\n"
+        "    def backward(self, v): v.backward()\n"
+    )
+    report = conformance.check(
+        f"{adapter_file}:Adapter", profile="quick", seed=11, checks=["random"]
+    )
+    failure = report.checks[0].failures[0]
+    assert "TARGET.leaf" in failure.reproducer or "leaf = TARGET.leaf" in failure.reproducer
+    script = tmp_path / "repro.py"
+    script.write_text(failure.reproducer)
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert run.returncode == 1 and "MISMATCH" in run.stdout

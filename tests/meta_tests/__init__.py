@@ -1,0 +1,1 @@
+"""Meta-tests: the conformance harness run on deliberately broken engines."""

@@ -1,0 +1,833 @@
+"""Deliberately broken micrograd-style engines: each one is the reference ``Value`` with ONE bug.
+
+Every class below re-states one method (or one attribute) of ``reference.Value`` with a single
+wrong line, marked ``# BUG``. The registry ``BUGS`` at the bottom names each class, says in one line
+what real ports got wrong (with a public source where one was found), and which harness checks are
+designed to catch it; ``test_broken_engines_are_caught.py`` runs the harness on every one.
+
+The harness loads these by file path (``.../broken.py:GradAssignedNotAccumulated``), and so do its
+reproducer scripts, so the reference engine is then imported from beside this file.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING or __package__:
+    from .reference import Number, Value, ieee_div, ieee_exp, ieee_log, ieee_pow
+else:  # loaded as a file: the reference engine is the module beside this one
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from reference import Number, Value, ieee_div, ieee_exp, ieee_log, ieee_pow
+
+
+# === Gradient bookkeeping =========================================================================
+
+
+class GradAssignedNotAccumulated(Value):
+    """``mul`` assigns its operands' gradients (``=``) instead of accumulating them (``+=``)."""
+
+    def __mul__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        out = self._result(self.data * other.data, (self, other), "*")
+
+        def _backward() -> None:
+            self.grad = other.data * out.grad  # BUG: = instead of +=
+            other.grad = self.data * out.grad  # BUG: = instead of +=
+
+        out._backward = _backward
+        return out
+
+
+class SameOperandSkipped(Value):
+    """``a + a`` and ``a * a`` skip the second operand when it is the same object as the first."""
+
+    def __add__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        out = self._result(self.data + other.data, (self, other), "+")
+
+        def _backward() -> None:
+            self.grad += out.grad
+            if other is not self:  # BUG: "already handled", but a + a has derivative 2
+                other.grad += out.grad
+
+        out._backward = _backward
+        return out
+
+    def __mul__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        out = self._result(self.data * other.data, (self, other), "*")
+
+        def _backward() -> None:
+            self.grad += other.data * out.grad
+            if other is not self:  # BUG: a * a has derivative 2a, not a
+                other.grad += self.data * out.grad
+
+        out._backward = _backward
+        return out
+
+
+class ChildrenInASet(Value):
+    """Children kept in a set (like micrograd's ``_prev``) while ``+`` loops over the children."""
+
+    @staticmethod
+    def _store_children(children: tuple[Value, ...]) -> tuple[Value, ...]:
+        return tuple(set(children))  # BUG: a set drops the second `a` of `a + a`
+
+
+class ValueEqualityMergesNodes(Value):
+    """``==`` and ``hash`` compare data, so the visited set merges distinct equal-valued nodes."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Value) and self.data == other.data  # BUG: equality by value
+
+    def __hash__(self) -> int:
+        return hash(self.data)
+
+
+class InplaceAddMutatesOperand(Value):
+    """``x += y`` changes ``x.data`` in place and returns ``x``: every other user of x changes."""
+
+    def __iadd__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        self.data += other.data  # BUG: mutates a node that may be an input or shared
+        return self
+
+
+class Float32EveryNode(Value):
+    """Every node's value is rounded to float32 (a port built on float32 storage)."""
+
+    def __init__(self, data: Number, _children: tuple[Value, ...] = (), _op: str = "") -> None:
+        super().__init__(data, _children, _op)
+        self.data = struct.unpack("f", struct.pack("f", self.data))[0]  # BUG: float32 rounding
+
+
+# === Reflected operators (a number on the left) ===================================================
+
+
+class RsubSwapped(Value):
+    """``2 - a`` is computed as ``a - 2`` (``__rsub__ = __sub__``)."""
+
+    def __rsub__(self, other: Number) -> Value:
+        return self - other  # BUG: operands swapped
+
+
+class RtruedivSwapped(Value):
+    """``2 / a`` is computed as ``a / 2`` (``__rtruediv__ = __truediv__``)."""
+
+    def __rtruediv__(self, other: Number) -> Value:
+        return self / other  # BUG: operands swapped
+
+
+class RaddInfiniteRecursion(Value):
+    """``__radd__`` written as ``other + self``, which calls ``__radd__`` again: RecursionError."""
+
+    def __radd__(self, other: Number) -> Value:
+        return other + self  # BUG: recurses forever for a number on the left
+
+
+# === A wrong derivative for each op ===============================================================
+
+
+class WrongAddDerivative(Value):
+    """``add`` forgets the second operand's gradient."""
+
+    def __add__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        out = self._result(self.data + other.data, (self, other), "+")
+
+        def _backward() -> None:
+            self.grad += out.grad  # BUG: `other.grad += out.grad` is missing
+
+        out._backward = _backward
+        return out
+
+
+class WrongSubDerivative(Value):
+    """``sub`` gives the subtrahend ``+grad`` instead of ``-grad``."""
+
+    def __sub__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        out = self._result(self.data - other.data, (self, other), "-")
+
+        def _backward() -> None:
+            self.grad += out.grad
+            other.grad += out.grad  # BUG: the sign
+
+        out._backward = _backward
+        return out
+
+
+class WrongMulDerivative(Value):
+    """``mul`` multiplies by the other operand's *grad* instead of its *data*."""
+
+    def __mul__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        out = self._result(self.data * other.data, (self, other), "*")
+
+        def _backward() -> None:
+            self.grad += other.grad * out.grad  # BUG: other.grad for other.data
+            other.grad += self.data * out.grad
+
+        out._backward = _backward
+        return out
+
+
+class WrongDivDerivative(Value):
+    """``div`` gives the denominator ``+a/b**2`` instead of ``-a/b**2``."""
+
+    def __truediv__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        out = self._result(ieee_div(self.data, other.data), (self, other), "/")
+
+        def _backward() -> None:
+            self.grad += ieee_div(out.grad, other.data)
+            other.grad += ieee_div(out.grad * out.data, other.data)  # BUG: the sign
+
+        out._backward = _backward
+        return out
+
+
+class WrongNegDerivative(Value):
+    """``neg`` passes the gradient through unchanged."""
+
+    def __neg__(self) -> Value:
+        out = self._result(-self.data, (self,), "neg")
+
+        def _backward() -> None:
+            self.grad += out.grad  # BUG: d(-x)/dx is -1
+
+        out._backward = _backward
+        return out
+
+
+class WrongPowConstDerivative(Value):
+    """``x ** n`` uses ``n * x ** n`` (the wrong exponent) instead of ``n * x ** (n - 1)``."""
+
+    def __pow__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            return self._pow_value(other)
+        exponent = float(other)
+        out = self._result(ieee_pow(self.data, exponent), (self,), f"**{exponent:g}")
+
+        def _backward() -> None:
+            if exponent != 0.0:
+                self.grad += exponent * ieee_pow(self.data, exponent) * out.grad  # BUG: n, not n-1
+
+        out._backward = _backward
+        return out
+
+
+class WrongPowValueDerivative(Value):
+    """``x ** y`` with a Value exponent forgets the ``log(x)`` factor of the exponent's gradient."""
+
+    def _pow_value(self, other: Value) -> Value:
+        out = self._result(ieee_pow(self.data, other.data), (self, other), "**")
+
+        def _backward() -> None:
+            if other.data != 0.0:
+                self.grad += other.data * ieee_pow(self.data, other.data - 1.0) * out.grad
+            other.grad += out.data * out.grad  # BUG: missing * log(self.data)
+
+        out._backward = _backward
+        return out
+
+
+class WrongRpowDerivative(Value):
+    """``c ** x`` is differentiated as ``x ** c`` (power rule instead of ``c ** x * log(c)``)."""
+
+    def __rpow__(self, other: Number) -> Value:
+        base = float(other)
+        out = self._result(ieee_pow(base, self.data), (self,), "rpow")
+
+        def _backward() -> None:
+            self.grad += base * ieee_pow(self.data, base - 1.0) * out.grad  # BUG: d(x**c)/dx
+
+        out._backward = _backward
+        return out
+
+
+class WrongExpDerivative(Value):
+    """``exp`` multiplies by the input ``x`` instead of the output ``e ** x``."""
+
+    def exp(self) -> Value:
+        """``e ** self``."""
+        out = self._result(ieee_exp(self.data), (self,), "exp")
+
+        def _backward() -> None:
+            self.grad += self.data * out.grad  # BUG: self.data for out.data
+
+        out._backward = _backward
+        return out
+
+
+class WrongLogDerivative(Value):
+    """``log`` multiplies by ``x`` instead of dividing by it."""
+
+    def log(self) -> Value:
+        """The natural logarithm."""
+        out = self._result(ieee_log(self.data), (self,), "log")
+
+        def _backward() -> None:
+            self.grad += self.data * out.grad  # BUG: x for 1/x
+
+        out._backward = _backward
+        return out
+
+
+class WrongTanhDerivative(Value):
+    """``tanh`` uses ``1 - x**2`` of the input instead of ``1 - tanh(x)**2`` of the output."""
+
+    def tanh(self) -> Value:
+        """The hyperbolic tangent."""
+        out = self._result(math.tanh(self.data), (self,), "tanh")
+
+        def _backward() -> None:
+            self.grad += (1.0 - self.data**2) * out.grad  # BUG: input for output
+
+        out._backward = _backward
+        return out
+
+
+class WrongReluDerivative(Value):
+    """``relu`` passes the gradient through for negative inputs too."""
+
+    def relu(self) -> Value:
+        """``max(self, 0)``."""
+        out = self._result(0.0 if self.data < 0.0 else self.data, (self,), "relu")
+
+        def _backward() -> None:
+            self.grad += out.grad  # BUG: no mask
+
+        out._backward = _backward
+        return out
+
+
+class WrongSigmoidDerivative(Value):
+    """``sigmoid`` uses ``s(1-s)`` of the input ``x`` instead of the output ``s``."""
+
+    def sigmoid(self) -> Value:
+        """The logistic function."""
+        out = self._result(1.0 / (1.0 + ieee_exp(-self.data)), (self,), "sigmoid")
+
+        def _backward() -> None:
+            self.grad += self.data * (1.0 - self.data) * out.grad  # BUG: input for output
+
+        out._backward = _backward
+        return out
+
+
+# === Kinks and numerics ===========================================================================
+
+
+class ReluGradOneAtZero(Value):
+    """``relu'(0) = 1`` (``>=`` for ``>``) where torch says 0."""
+
+    def relu(self) -> Value:
+        """``max(self, 0)``."""
+        out = self._result(0.0 if self.data < 0.0 else self.data, (self,), "relu")
+
+        def _backward() -> None:
+            if not self.data < 0.0:  # BUG: < for <=, so the kink x = 0 passes the gradient
+                self.grad += out.grad
+
+        out._backward = _backward
+        return out
+
+
+class TanhViaExpOverflows(Value):
+    """``tanh`` as ``(e**2x - 1) / (e**2x + 1)`` with ``math.exp``: OverflowError for x > ~355.
+
+    The same formula also cancels catastrophically near 0 (``e**2x - 1`` for tiny x).
+    """
+
+    def tanh(self) -> Value:
+        """The hyperbolic tangent."""
+        e = math.exp(2.0 * self.data)  # BUG: overflows where tanh is simply 1
+        out = self._result((e - 1.0) / (e + 1.0), (self,), "tanh")
+
+        def _backward() -> None:
+            self.grad += (1.0 - out.data * out.data) * out.grad
+
+        out._backward = _backward
+        return out
+
+
+class SigmoidViaExpOverflows(Value):
+    """``sigmoid`` as ``1 / (1 + math.exp(-x))``: OverflowError for x < -709 where torch gives 0."""
+
+    def sigmoid(self) -> Value:
+        """The logistic function."""
+        out = self._result(1.0 / (1.0 + math.exp(-self.data)), (self,), "sigmoid")  # BUG
+
+        def _backward() -> None:
+            self.grad += out.data * (1.0 - out.data) * out.grad
+
+        out._backward = _backward
+        return out
+
+
+class PowViaExpLog(Value):
+    """``x ** n`` as ``exp(n * log(x))``: a math domain error for every negative base."""
+
+    def __pow__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            return self._pow_value(other)
+        exponent = float(other)
+        data = math.exp(exponent * math.log(self.data))  # BUG: log of a negative base
+        out = self._result(data, (self,), f"**{exponent:g}")
+
+        def _backward() -> None:
+            if exponent != 0.0:
+                self.grad += exponent * ieee_pow(self.data, exponent - 1.0) * out.grad
+
+        out._backward = _backward
+        return out
+
+
+# === Graph traversal ==============================================================================
+
+
+class TopoSortWithoutDedup(Value):
+    """The order lists a node once per path to it, so a shared node runs ``_backward`` twice."""
+
+    def _topological_order(self) -> list[Value]:
+        order: list[Value] = []
+        stack: list[tuple[Value, bool]] = [(self, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if children_done:
+                order.append(node)
+                continue
+            stack.append((node, True))
+            stack.extend((child, False) for child in node._prev)  # BUG: no visited set
+        return order
+
+
+class RecursiveTopoSort(Value):
+    """The topological sort recurses once per graph level: RecursionError on a deep chain."""
+
+    def _topological_order(self) -> list[Value]:
+        order: list[Value] = []
+        visited: set[Value] = set()
+
+        def visit(node: Value) -> None:
+            if node not in visited:
+                visited.add(node)
+                for child in node._prev:
+                    visit(child)  # BUG: Python's recursion limit is ~1000 frames
+                order.append(node)
+
+        visit(self)
+        return order
+
+
+class BreadthFirstOrder(Value):
+    """Backward runs in breadth-first order from the output, which is not a topological order."""
+
+    def _topological_order(self) -> list[Value]:
+        seen: set[Value] = {self}
+        order: list[Value] = []
+        queue: deque[Value] = deque([self])
+        while queue:
+            node = queue.popleft()
+            order.append(node)
+            for child in node._prev:
+                if child not in seen:
+                    seen.add(child)
+                    queue.append(child)
+        order.reverse()  # BUG: a node may run before all of its users have added their gradient
+        return order
+
+
+# === Semantics: reported by the harness, failing only with strict =============
+
+
+class BackwardResetsLeafGradients(Value):
+    """Every ``backward()`` zeroes every gradient, leaves too: a second pass does not accumulate."""
+
+    def backward(self) -> None:
+        """Gradients of this pass only."""
+        order = self._topological_order()
+        for node in order:
+            node.grad = 0.0  # BUG (semantics): torch accumulates into leaves
+        self.grad = 1.0
+        for node in reversed(order):
+            node._backward()
+
+
+class BackwardKeepsIntermediateGradients(Value):
+    """``backward()`` never resets intermediate gradients (micrograd 0.1.0): pass 2 over-counts."""
+
+    def backward(self) -> None:
+        """Seed the output and propagate, over whatever the nodes held before."""
+        order = self._topological_order()
+        self.grad = 1.0  # BUG (semantics): stale intermediate gradients are propagated again
+        for node in reversed(order):
+            node._backward()
+
+
+class DivisionByZeroRaises(Value):
+    """``x / 0`` raises ZeroDivisionError (plain Python ``/``) where torch gives inf or nan."""
+
+    def __truediv__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        out = self._result(self.data / other.data, (self, other), "/")  # BUG (semantics)
+
+        def _backward() -> None:
+            self.grad += out.grad / other.data
+            other.grad -= out.grad * out.data / other.data
+
+        out._backward = _backward
+        return out
+
+
+# === The registry =================================================================================
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A broken engine: its class, what real ports got wrong, and the check built to catch it."""
+
+    engine: type[Value]
+    what: str
+    source: str
+    caught_by: str
+    witness: Callable[[Any], list[float]]
+    strict_only: bool = False
+
+    @property
+    def name(self) -> str:
+        """The class name, which is also the target name in ``broken.py:<name>``."""
+        return self.engine.__name__
+
+
+# Witnesses: one small hand-written program per bug, run on any engine class, returning the
+# output's value followed by the inputs' gradients. On a correct engine they equal torch's; on the
+# broken one they differ or raise: each engine really has its bug, independently of the harness.
+
+
+def _unary(method: str, x: float) -> Callable[[Any], list[float]]:
+    """``Value(x).<method>()``, its value and its input's gradient."""
+
+    def witness(v: Any) -> list[float]:
+        a = v(x)
+        out = getattr(a, method)()
+        out.backward()
+        return [out.data, a.grad]
+
+    return witness
+
+
+def _binary(
+    build: Callable[[Any, Any], Any], x: float = 2.0, y: float = 3.0
+) -> Callable[[Any], list[float]]:
+    """``build(Value(x), Value(y))``, its value and both inputs' gradients."""
+
+    def witness(v: Any) -> list[float]:
+        a, b = v(x), v(y)
+        out = build(a, b)
+        out.backward()
+        return [out.data, a.grad, b.grad]
+
+    return witness
+
+
+def _reused_operands(v: Any) -> list[float]:
+    a, b = v(2.0), v(3.0)
+    out = a * b + a * a + (a + a)
+    out.backward()
+    return [out.data, a.grad, b.grad]
+
+
+def _equal_valued_nodes(v: Any) -> list[float]:
+    a = v(2.0)
+    out = (a * 3.0) * (a + 4.0)  # two distinct nodes that both hold 6.0
+    out.backward()
+    return [out.data, a.grad]
+
+
+def _augmented_assignment(v: Any) -> list[float]:
+    a, b = v(2.0), v(3.0)
+    t = a
+    t += b
+    out = t * a
+    out.backward()
+    return [out.data, a.grad, b.grad]
+
+
+def _shared_intermediate(v: Any) -> list[float]:
+    a = v(2.0)
+    b = a * 3.0
+    out = b + b * b  # b's user b * b is one level deeper than its user `+`
+    out.backward()
+    return [out.data, a.grad]
+
+
+def _diamond(v: Any) -> list[float]:
+    a = v(2.0)
+    b = a * a
+    out = b + b
+    out.backward()
+    return [out.data, a.grad]
+
+
+def _deep_chain(v: Any) -> list[float]:
+    a = v(0.5)
+    out = a
+    for _ in range(5_000):
+        out = out + 1.0
+    out.backward()
+    return [out.data, a.grad]
+
+
+def _backward_twice(v: Any) -> list[float]:
+    a, b = v(2.0), v(3.0)
+    out = (a * b) * a
+    out.backward()
+    out.backward()
+    return [out.data, a.grad, b.grad]
+
+
+def _divide_by_zero(v: Any) -> list[float]:
+    a, b = v(1.0), v(0.0)
+    out = a / b
+    out.backward()
+    return [out.data, a.grad, b.grad]
+
+
+BUGS: tuple[Bug, ...] = (
+    Bug(
+        GradAssignedNotAccumulated,
+        "`self.grad = ...` instead of `+=`; Karpathy's lecture video itself had it for exp",
+        "karpathy/nn-zero-to-hero#52; callummcdougall/ARENA_2.0#18",
+        "reuse",
+        _reused_operands,
+    ),
+    Bug(
+        SameOperandSkipped,
+        "a port short-circuits `other is self`, so x*x and x+x get half the gradient",
+        "the issue's own list (a+a, a*a)",
+        "reuse",
+        _reused_operands,
+    ),
+    Bug(
+        ChildrenInASet,
+        "micrograd's `_prev = set(children)`: harmless with closures, wrong once `+` loops over it",
+        "karpathy/micrograd engine.py (`self._prev = set(_children)`)",
+        "reuse",
+        _binary(lambda a, b: a + a + b),
+    ),
+    Bug(
+        ValueEqualityMergesNodes,
+        "a port defines __eq__/__hash__ on data, so `visited` merges distinct equal-valued nodes",
+        "the issue's 'distinct nodes holding equal values'",
+        "random",
+        _equal_valued_nodes,
+    ),
+    Bug(
+        InplaceAddMutatesOperand,
+        "`__iadd__` mutates self.data (like torch's in-place ops) instead of building a new node",
+        "pytorch/pytorch#10586 ('in-place operator += breaks autograd')",
+        "inplace",
+        _augmented_assignment,
+    ),
+    Bug(
+        Float32EveryNode,
+        "a port on float32 storage (numpy float32 / C float) rounds every node",
+        "the issue's tolerance requirement",
+        "random",
+        _unary("exp", 0.1),
+    ),
+    Bug(
+        RsubSwapped,
+        "`__rsub__ = __sub__`, so 2 - a gives a - 2",
+        "dlsyscourse/hw1#21; bpesquet/pyfit#1 (Karpathy: 'a - b != b - a')",
+        "reflected",
+        _binary(lambda a, b: 2.0 - a * b),
+    ),
+    Bug(
+        RtruedivSwapped,
+        "`__rtruediv__ = __truediv__`, so 2 / a gives a / 2",
+        "tiandiweizun/autodiff#1 (__rsub__/__rtruediv__ written reversed)",
+        "reflected",
+        _binary(lambda a, b: 2.0 / (a * b)),
+    ),
+    Bug(
+        RaddInfiniteRecursion,
+        "`__radd__` returns `other + self`, which calls __radd__ again",
+        "karpathy/micrograd#76",
+        "reflected",
+        _binary(lambda a, b: 2.0 + a * b),
+    ),
+    Bug(
+        WrongAddDerivative,
+        "add forgets the second operand's gradient",
+        "KhawajaAbaid/micrograd_c#1 (binary-op backward wrong for the second value)",
+        "random",
+        _binary(lambda a, b: a + b),
+    ),
+    Bug(
+        WrongSubDerivative,
+        "sub gives the subtrahend +grad",
+        "KhawajaAbaid/micrograd_c#1; AayushSameerShah/Neural-Net-Zero-to-Hero-with-Andrej#1",
+        "random",
+        _binary(lambda a, b: a - b),
+    ),
+    Bug(
+        WrongMulDerivative,
+        "mul uses other.grad where other.data is meant",
+        "the most common transcription slip in the lecture's code",
+        "random",
+        _binary(lambda a, b: a * b),
+    ),
+    Bug(
+        WrongDivDerivative,
+        "div's denominator gradient has the wrong sign",
+        "apache/singa#484 (Div backward wrong, caught in review); tobegit3hub/miniflow#3",
+        "random",
+        _binary(lambda a, b: a / b),
+    ),
+    Bug(
+        WrongNegDerivative,
+        "neg passes the gradient through unchanged",
+        "-",
+        "random",
+        _unary("__neg__", 2.0),
+    ),
+    Bug(
+        WrongPowConstDerivative,
+        "x**n differentiated as n*x**n (wrong exponent)",
+        "tenstorrent/tt-metal#5082 (pow grad differs from torch)",
+        "random",
+        _binary(lambda a, b: (a * b) ** 3),
+    ),
+    Bug(
+        WrongPowValueDerivative,
+        "the exponent's gradient misses the log(base) factor",
+        "karpathy/micrograd#41, #36 (Value ** Value PRs)",
+        "random",
+        _binary(lambda a, b: a**b),
+    ),
+    Bug(
+        WrongRpowDerivative,
+        "c**x differentiated as x**c",
+        "tenstorrent/tt-metal#52144 ('rpow_bw differentiates x**e instead of e**x')",
+        "random",
+        _binary(lambda a, b: 2.0 ** (a * b), 0.5, 1.5),
+    ),
+    Bug(
+        WrongExpDerivative,
+        "exp multiplies by the input x instead of the output e**x",
+        "karpathy/nn-zero-to-hero#52 (a user proposed exactly this 'fix')",
+        "random",
+        _unary("exp", 2.0),
+    ),
+    Bug(
+        WrongLogDerivative,
+        "log multiplies by x instead of dividing",
+        "karpathy/micrograd#100 (log backward wrong in review)",
+        "random",
+        _unary("log", 2.0),
+    ),
+    Bug(
+        WrongTanhDerivative,
+        "tanh' as 1 - x**2 of the input instead of the output",
+        "-",
+        "random",
+        _unary("tanh", 0.5),
+    ),
+    Bug(
+        WrongReluDerivative,
+        "relu passes the gradient for negative inputs too",
+        "hiive/mlrose#5; pytorch/tutorials#269 (relu masks)",
+        "random",
+        _unary("relu", -1.0),
+    ),
+    Bug(
+        WrongSigmoidDerivative,
+        "sigmoid' as x(1-x) of the input instead of s(1-s) of the output",
+        "-",
+        "random",
+        _unary("sigmoid", 0.5),
+    ),
+    Bug(
+        ReluGradOneAtZero,
+        "relu'(0) = 1 where torch says 0",
+        "KhawajaAbaid/micrograd_c#4; uptake/numpynet#35",
+        "kinks",
+        _unary("relu", 0.0),
+    ),
+    Bug(
+        TanhViaExpOverflows,
+        "tanh via math.exp(2x): OverflowError: math range error for large x",
+        "karpathy/micrograd#29 and #74 (conscell: 'x=1000 ... OverflowError')",
+        "random",
+        _unary("tanh", 400.0),
+    ),
+    Bug(
+        SigmoidViaExpOverflows,
+        "sigmoid via math.exp(-x): OverflowError for x < -709",
+        "hail-is/hail#10606; onera/acetone#16",
+        "random",
+        _unary("sigmoid", -800.0),
+    ),
+    Bug(
+        PowViaExpLog,
+        "x**n as exp(n*log(x)): a domain error for negative bases",
+        "tenstorrent/tt-metal#54440 (pow_bw via exp((n-1)*log x) wrong for negative bases)",
+        "random",
+        _binary(lambda a, b: (a - b) ** 2),
+    ),
+    Bug(
+        TopoSortWithoutDedup,
+        "no visited set: a node reached by two paths runs backward twice",
+        "karpathy/micrograd#64 (Karpathy: breaks when a non-leaf is re-used); sebgao/cTensor#5",
+        "reuse",
+        _diamond,
+    ),
+    Bug(
+        RecursiveTopoSort,
+        "recursive build_topo: RecursionError beyond ~1000 levels",
+        "karpathy/micrograd#90; karpathy/micrograd#21",
+        "deep",
+        _deep_chain,
+    ),
+    Bug(
+        BreadthFirstOrder,
+        "backward in BFS order, which is not topological",
+        "karpathy/micrograd#91 (BFS trace proposed); SethHWeidman/DLFS_code#13",
+        "reuse",
+        _shared_intermediate,
+    ),
+    Bug(
+        BackwardResetsLeafGradients,
+        "backward() made 'idempotent' by zeroing all grads; torch accumulates into leaves",
+        "karpathy/micrograd#53 and PR #54 (closed after discussion)",
+        "repeated-backward",
+        _backward_twice,
+        strict_only=True,
+    ),
+    Bug(
+        BackwardKeepsIntermediateGradients,
+        "intermediate grads never reset, so a second backward() over-counts (micrograd 0.1.0)",
+        "karpathy/micrograd#102",
+        "repeated-backward",
+        _backward_twice,
+        strict_only=True,
+    ),
+    Bug(
+        DivisionByZeroRaises,
+        "plain Python `/` raises ZeroDivisionError where torch returns inf (1/0) or nan (0/0)",
+        "karpathy/micrograd#41 review (conscell: math domain errors vs torch's nan)",
+        "nonfinite",
+        _divide_by_zero,
+        strict_only=True,
+    ),
+)
