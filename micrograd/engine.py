@@ -18,8 +18,10 @@ Numerics follow IEEE 754 like torch: no op raises ``OverflowError``, ``ZeroDivis
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
-from operator import attrgetter, mul
+from functools import reduce
+from operator import add, attrgetter, mul
 
 Number = int | float
 Rule = Callable[["Value"], None]
@@ -27,6 +29,18 @@ Rule = Callable[["Value"], None]
 __all__ = ["Number", "Value"]
 
 _data = attrgetter("data")
+
+# A neuron adds its terms left to right from the bias, as micrograd 0.1.0 does, so the same weights
+# give the same numbers on every Python. From 3.12 on, sum() of floats is compensated (it rounds
+# differently), so there the slower reduce takes its place.
+_sum_left_to_right: Callable[[Iterable[float], float], float]
+if sys.version_info >= (3, 12):
+
+    def _sum_left_to_right(terms: Iterable[float], start: float) -> float:
+        return reduce(add, terms, start)
+
+else:
+    _sum_left_to_right = sum
 _INF = math.inf
 _NAN = math.nan
 
@@ -293,7 +307,7 @@ class Value:
                     f"{n} inputs for a row of {len(row)} weights"
                 )
             try:  # reading `data` through Value's own slot checks every weight's type at C speed
-                z = sum(map(mul, map(_value_data, row), xdata), b.data)
+                z = _sum_left_to_right(map(mul, map(_value_data, row), xdata), b.data)
             except TypeError:
                 _values(row, "Value.linear_layer(weights)")  # raises, naming the culprit
                 raise
@@ -455,8 +469,8 @@ def _d_pow(out: Value) -> None:
     g = out.grad
     if b.data != 0.0:
         a.grad += g * (b.data * _pow(a.data, b.data - 1.0))
-    if not (a.data == 0.0 and b.data >= 0.0):  # torch: no gradient through 0 ** (y >= 0)
-        b.grad += g * (out.data * _log(a.data))
+    # torch masks the partial, not the product: at 0 ** (y >= 0) it adds g * 0 (nan if g is inf)
+    b.grad += g * (0.0 if a.data == 0.0 and b.data >= 0.0 else out.data * _log(a.data))
 
 
 def _d_exp(out: Value) -> None:
@@ -515,7 +529,7 @@ def _push_linear(out: Value, g: float) -> None:
 
 
 def _relu(x: float) -> float:
-    return 0.0 if x <= 0.0 else x
+    return 0.0 if x < 0.0 else x  # torch's clamp keeps -0.0 and nan as they are
 
 
 # activation name -> (op label, forward function applied to the pre-activation, derivative rule)
