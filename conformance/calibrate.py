@@ -1,6 +1,7 @@
 """Measure the tolerance on a backend: false positives and the worst difference seen.
 
     python -m conformance.calibrate micrograd.engine:Value --random 100000 --others 20000
+    python -m conformance.calibrate micrograd.engine:Value --oracle mpmath --random 5000
 
 runs the error-verdict program checks with the given example counts and prints, per check, the
 verdict and the largest |got - expected| seen, in units of the error scale's ulp
@@ -51,11 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--random", type=int, default=10_000, help="examples of the random check")
     parser.add_argument("--others", type=int, default=2_000, help="examples of each other check")
     parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--oracle", choices=("auto", "torch", "mpmath"), default="auto")
+    parser.add_argument(
+        "--check", action="append", choices=CHECKS, help="only these checks (repeatable)"
+    )
     args = parser.parse_args(argv)
     from conformance.oracles import load_oracle
 
     backend = load_backend(args.target)
-    oracle = load_oracle("torch")
+    oracle = load_oracle(args.oracle)
+    print(f"oracle: {getattr(oracle, 'description', args.oracle)}", flush=True)
     supported, _, fatal = probe(backend)
     if fatal:
         print(fatal, file=sys.stderr)
@@ -72,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return verdict
 
     total, failed, started = 0, 0, time.perf_counter()
-    for name in CHECKS:
+    for name in args.check or CHECKS:
         base = get_check(name)
         assert isinstance(base, ProgramCheck)
         check = dataclasses.replace(base, judge=judge)
@@ -90,8 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for failure in result.failures:
             print(failure.summary)
+            if failure.program is not None:
+                print(f"program: {failure.program.to_json()}")
     elapsed = time.perf_counter() - started
-    print(f"{args.target}: {total} programs, {failed} failing checks, {elapsed:.0f}s")
+    print(
+        f"{args.target} ({args.oracle}, seed {args.seed}): {total} programs, "
+        f"{failed} failing checks, {elapsed:.0f}s"
+    )
     return 1 if failed else 0
 
 

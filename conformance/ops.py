@@ -26,6 +26,7 @@ __all__ = [
     "Op",
     "Variant",
     "all_variants",
+    "denominator_is_ambiguous",
     "py_value",
     "variant_is_valid",
 ]
@@ -40,6 +41,22 @@ AMBIGUOUS = 2.0**64
 
 ``relu`` of a computed value that is zero within its own rounding error may legitimately see
 either side of the kink; this scale makes the tolerance cover the whole adjoint there."""
+
+PARTIAL_UNDERFLOW = 2.0**-1038
+"""Partial-error scale per unit of a factor applied after a possibly underflowed intermediate.
+
+Scales are in units of the tolerance's REL (2**-36); 2**-1038 of them are 2**-1074 absolute,
+twice the 2**-1075 an intermediate that underflows can lose."""
+
+SIGN_RESOLUTION = 2.0**-30
+"""A computed operand within this fraction of its error scale of zero has an unresolvable sign:
+relu may see either side of its kink, and a division by it may give any value (or inf)."""
+
+
+def denominator_is_ambiguous(b: float, sb: float) -> bool:
+    """Whether a computed denominator (or relu operand) b with error scale sb may be zero."""
+    return sb > 0.0 and abs(b) <= SIGN_RESOLUTION * sb
+
 
 Partials = Callable[[float, float, float], tuple[float, float]]
 PartialScales = Callable[[float, float, float, float, float], tuple[float, float]]
@@ -146,9 +163,15 @@ def _p_div(a: float, b: float, y: float) -> tuple[float, float]:
 
 
 def _s_div(a: float, b: float, y: float, sa: float, sb: float) -> tuple[float, float]:
+    if denominator_is_ambiguous(b, sb):
+        return (math.inf, math.inf)  # 1/b and a/b**2 may be anything: nothing after is judged
+    # torch's `c / v` is `v.reciprocal() * c`: its backward scales (1/v)**2, which may underflow
+    # (an absolute error of 2**-1075), by |c|; so the partial for b may be off by |a| * 2**-1075.
     return (
         _term(lambda: 1.0 / (b * b), sb),
-        _term(lambda: 1.0 / (b * b), sa) + _term(lambda: 2.0 * a / (b * b * b), sb),
+        _term(lambda: 1.0 / (b * b), sa)
+        + _term(lambda: 2.0 * a / (b * b * b), sb)
+        + abs(a) * PARTIAL_UNDERFLOW,
     )
 
 
@@ -187,7 +210,8 @@ def _s_pow(a: float, b: float, y: float, sa: float, sb: float) -> tuple[float, f
         return math.pow(a, b - 1.0) * (1.0 + b * math.log(a))
 
     saa = 0.0 if b in (0.0, 1.0) else _term(lambda: b * math.pow(a, b - 2.0) * (b - 1.0), sa)
-    scale_a = saa + _term(cross, sb)
+    # b * a**(b-1): a**(b-1) may underflow (absolute error 2**-1075) before it is scaled by b.
+    scale_a = saa + _term(cross, sb) + abs(b) * PARTIAL_UNDERFLOW
     scale_b = _term(cross, sa) + _term(lambda: y * math.log(a) ** 2, sb)
     return (scale_a, scale_b)
 
@@ -244,12 +268,11 @@ def _p_relu(a: float, b: float, y: float) -> tuple[float, float]:
     return (1.0 if a > 0.0 else 0.0, 0.0)
 
 
-RELU_SIGN_RESOLUTION = 2.0**-30
-"""A relu operand within this fraction of its error scale of zero has an unresolvable sign."""
+RELU_SIGN_RESOLUTION = SIGN_RESOLUTION
 
 
 def _s_relu(a: float, b: float, y: float, sa: float, sb: float) -> tuple[float, float]:
-    if sa > 0.0 and abs(a) <= RELU_SIGN_RESOLUTION * sa:
+    if denominator_is_ambiguous(a, sa):
         return (AMBIGUOUS, 0.0)
     return (0.0, 0.0)
 

@@ -47,6 +47,22 @@ class Program:
         object.__setattr__(cut, "backward_passes", self.backward_passes)
         return cut
 
+    def pruned(self) -> Program:
+        """The program without the nodes the output does not depend on (renumbered)."""
+        live = {self.output}
+        for i in range(self.output, -1, -1):
+            if i in live:
+                live.update(self.nodes[i].args)
+        if len(live) == len(self.nodes):
+            return self
+        index: dict[int, int] = {}
+        nodes: list[Node] = []
+        for i in sorted(live):
+            node = self.nodes[i]
+            index[i] = len(nodes)
+            nodes.append(Node(node.op, tuple(index[j] for j in node.args), node.value))
+        return Program(tuple(nodes), index[self.output], self.backward_passes)
+
     def __repr__(self) -> str:
         if len(self.nodes) > 40:
             return f"<Program of {len(self.nodes)} nodes, output {self.output}>"

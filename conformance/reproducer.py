@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from conformance.backends.adapter import AdapterBackend
 from conformance.backends.base import Backend, Evaluation
 from conformance.backends.python import PythonValueBackend
+from conformance.backends.subprocess import SubprocessBackend
 from conformance.ops import OPS
 from conformance.program import Program, format_float
 from conformance.tolerance import scales
@@ -50,6 +51,7 @@ def _import_lines(target: str) -> list[str]:
             "sys.path.insert(0, _PATH.rsplit('/', 1)[0])",
             "_spec = importlib.util.spec_from_file_location('conformance_target', _PATH)",
             "_module = importlib.util.module_from_spec(_spec)",
+            "sys.modules[_spec.name] = _module  # dataclasses in the file look their module up",
             "_spec.loader.exec_module(_module)",
             f"TARGET = _module.{attr}",
         ]
@@ -207,12 +209,22 @@ def render(
             + "\n"
         )
     # Any other backend: rebuild it through the harness itself.
-    spec = target or "<TARGET>"
+    if isinstance(backend, SubprocessBackend):
+        load = [
+            "from conformance.backends.subprocess import SubprocessBackend",
+            "from conformance.program import Program",
+            "",
+            f"backend = SubprocessBackend({backend.command!r}, timeout={backend.timeout!r})",
+        ]
+    else:
+        load = [
+            "from conformance.backends import load_backend",
+            "from conformance.program import Program",
+            "",
+            f"backend = load_backend({target or '<TARGET>'!r})",
+        ]
     body = [
-        "from conformance.backends import load_backend",
-        "from conformance.program import Program",
-        "",
-        f"backend = load_backend({spec!r})",
+        *load,
         f"program = Program.from_json({program.to_json()!r})",
         "got = backend.run(program)",
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import shlex
@@ -36,6 +37,11 @@ BUDGETS = {"quick": 30.0, "default": 50.0, "thorough": 3600.0}
 within SHRINK_BUDGET per failing check). Checks share it in proportion to their example counts."""
 
 SHRINK_BUDGET = 20.0
+"""Default seconds of shrinking per failing check."""
+
+CRASH_SHRINK_BUDGET = 2.0
+"""At most this much shrinking for a hang, or for a crash or protocol break of a process
+backend: every shrink step waits out a timeout or restarts a process, for little gain."""
 
 _PROBE_VALUES = {"a": 0.75, "b": 1.25, "c": 2.0}
 
@@ -178,7 +184,8 @@ def run_check(
                 state.unchecked += 1
         if outcome.failed:
             if state.failures_seen == 0:
-                state.shrink_deadline = time.perf_counter() + shrink_seconds
+                budget = _shrink_budget(ctx, outcome, shrink_seconds)
+                state.shrink_deadline = time.perf_counter() + budget
             state.failures_seen += 1
             state.last_failure = (example, outcome)
             raise _Failed(example, outcome)
@@ -204,15 +211,53 @@ def run_check(
             result.note = f"harness error: {type(exc).__name__}: {exc}"
     result.examples = state.examples
     result.unchecked = state.unchecked
+    notes = [check.note(ctx)]
     if state.out_of_time and final is None:
-        result.note = f"time budget reached after {state.examples} of {n} examples"
+        notes.append(f"time budget reached after {state.examples} of {n} examples")
     if final is not None:
-        example, outcome = check.shrink(ctx, *final)
+        left = max(0.0, state.shrink_deadline - time.perf_counter())
+        example, outcome = check.shrink(_ctx_with_shrink(ctx, left), *final)
+        example, outcome = _prune(check, ctx, example, outcome)
         result.status = "warned" if check.semantics and not ctx.strict else "failed"
         replay = _replay_command(target, seed_value, check, ctx.profile, ctx.strict)
         result.failures.append(_failure(check, ctx, example, outcome, replay))
+    elif result.examples == 0 and result.status == "passed":
+        # Nothing was checked: never a pass (a deep chain that never ran would hide a bug).
+        result.status = "failed"
+        notes.append(f"no example ran (0 of {n}): nothing was checked")
+    result.note = "; ".join(x for x in (result.note, *notes) if x)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _prune(check: Check, ctx: CheckContext, example: Any, outcome: Outcome) -> tuple[Any, Outcome]:
+    """The failing program without nodes the output does not depend on, if it still fails.
+
+    Generated programs keep such nodes (their values are checked too), but a reproducer reads
+    better without them; a failure that lives in a dead node's value keeps the full program.
+    """
+    if not isinstance(example, Program) or outcome.program is not example:
+        return example, outcome
+    smaller = example.pruned()
+    if smaller is example:
+        return example, outcome
+    again = check.run_example(ctx, smaller)
+    return (smaller, again) if again.failed else (example, outcome)
+
+
+def _shrink_budget(ctx: CheckContext, outcome: Outcome, shrink_seconds: float) -> float:
+    """Seconds to shrink this failure: small for hangs and for crashes of a process backend."""
+    kind = outcome.verdict.error_kind
+    if kind == "timeout" or (
+        getattr(ctx.backend, "handles_timeout", False) and kind in ("error", "protocol")
+    ):
+        return min(shrink_seconds, CRASH_SHRINK_BUDGET)
+    return shrink_seconds
+
+
+def _ctx_with_shrink(ctx: CheckContext, seconds: float) -> CheckContext:
+    """ctx with ``seconds`` left for a check's own shrinking."""
+    return dataclasses.replace(ctx, shrink_seconds=seconds)
 
 
 def _failure(
@@ -220,7 +265,10 @@ def _failure(
 ) -> Failure:
     summary = outcome.verdict.describe()
     program = outcome.program
-    if program is not None and outcome.expected is not None:
+    custom = getattr(check, "reproducer", None)  # a check with its own renderer (training)
+    if callable(custom):
+        script = custom(ctx, example, outcome, replay)
+    elif program is not None and outcome.expected is not None:
         script = render(
             program,
             outcome.expected,
@@ -272,11 +320,12 @@ def run_checks(
         report.checks.append(CheckResult("probe", "failed", note=fatal, description="basic API"))
         report.seconds = time.perf_counter() - started
         return report
-    ctx = CheckContext(backend, oracle, supported, profile, timeout, strict)
+    ctx = CheckContext(backend, oracle, supported, profile, timeout, strict, shrink_seconds)
     total_budget = BUDGETS[profile]
     # A deep example costs about as much as a thousand small ones.
     weights = {
-        c.name: c.example_count(profile) * (1000 if c.name == "deep" else 1) for c in selected
+        c.name: c.example_count(profile) * getattr(c, "cost", 1000 if c.name == "deep" else 1)
+        for c in selected
     }
     total_weight = sum(weights.values()) or 1
     for check in selected:

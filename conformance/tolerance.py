@@ -7,6 +7,8 @@ program alongside the oracle's values (first-order forward error analysis):
 
 * value scale ``S(y) = |y| + sum_k |dy/dx_k| * S(x_k)`` with ``S = 0`` for inputs and constants,
   so ``a + b`` carries ``|a| + |b|`` and ``exp(a)`` carries ``exp(a) * S(a)``;
+* every computed value and partial also carries ``UNDERFLOW = 2**-1021`` (its possible absolute
+  error from a subnormal intermediate, in units of 2**-53);
 * gradient scale, propagated backwards: ``A`` bounds the adjoint's magnitude
   (``A(x) += |p| A(y)``) and ``E`` its error (``E(x) += |p| (E(y) + A(y)) + P A(y)``), where ``P``
   is how far the partial ``p`` itself may move (its sensitivity to its operands' errors, plus the
@@ -22,25 +24,41 @@ differences among numbers near the subnormal range.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from conformance.backends.base import Evaluation
-from conformance.ops import OPS
+from conformance.ops import OPS, denominator_is_ambiguous
 from conformance.program import Program
 
 __all__ = [
     "ABS",
     "REL",
+    "UNDERFLOW",
     "Mismatch",
     "Scales",
     "Verdict",
     "compare",
+    "compare_semantic_values",
     "compare_semantics",
     "scales",
+    "undetermined",
 ]
 
 REL = 2.0**-36
 ABS = 2.0**-1000
+UNDERFLOW = 2.0**-1021
+"""Every computed number may carry an absolute error of 2**-1074 = 2**-53 * UNDERFLOW from
+underflow inside its computation (``(a / b) / b`` going subnormal), which a large adjoint can
+amplify: each value and each partial carries at least this much scale."""
+
+TINY = 2.0**-1030
+"""Scale of the absolute error (2**-1066, more than the 2**-1075 lost) of one product
+``partial * adjoint`` that underflows; later partials may amplify it, so it is propagated."""
+
+OVERFLOW_RISK = 2.0**1000
+"""A term of a gradient beyond this may overflow in one correct evaluation order and not in
+another (``(g * c) * r * r`` vs ``g * (c * (r * r))``): such programs are unchecked."""
 
 
 @dataclass
@@ -49,6 +67,8 @@ class Scales:
 
     values: dict[int, float]
     grads: dict[int, float]
+    fragile: str = ""
+    """Why float64 itself cannot settle this program's gradients (then it is unchecked)."""
 
     def value_tolerance(self, index: int) -> float:
         """Allowed |difference| for the value of node ``index``."""
@@ -68,8 +88,13 @@ def _times(x: float, y: float) -> float:
     return 0.0 if x == 0.0 or y == 0.0 else x * y
 
 
-def scales(program: Program, expected: Evaluation) -> Scales:
-    """Error scales of every value and input gradient, from the oracle's values."""
+def scales(
+    program: Program, expected: Evaluation, input_scales: dict[int, float] | None = None
+) -> Scales:
+    """Error scales of every value and input gradient, from the oracle's values.
+
+    ``input_scales`` gives inputs that are themselves uncertain (by REL * scale) a forward scale.
+    """
     nodes = program.nodes
     n = len(nodes)
     values = expected.values
@@ -77,10 +102,13 @@ def scales(program: Program, expected: Evaluation) -> Scales:
     fwd: list[float] = [0.0] * n
     partials: list[tuple[float, float]] = [(0.0, 0.0)] * n
     extras: list[tuple[float, float]] = [(0.0, 0.0)] * n
+    amplified: list[tuple[float, float]] = [(0.0, 0.0)] * n
     for i, node in enumerate(nodes):
         op_name = node.op
         if op_name == "input" or op_name == "const":
             val[i] = float(node.value)  # type: ignore[arg-type]
+            if input_scales and op_name == "input":
+                fwd[i] = input_scales.get(i, 0.0)
             continue
         y = values[i]
         val[i] = y
@@ -95,15 +123,30 @@ def scales(program: Program, expected: Evaluation) -> Scales:
             b = 0.0
             sb = 0.0
         pa, pb = op.partials_at(a, b, y)
-        s = abs(y) + _times(_magnitude(pa), sa) + _times(_magnitude(pb), sb)
+        s = abs(y) + UNDERFLOW + _times(_magnitude(pa), sa) + _times(_magnitude(pb), sb)
+        if op_name in _DIVIDES and denominator_is_ambiguous(b, sb):
+            s = math.inf  # a denominator that may be 0: the quotient may be anything, or inf
+        elif op_name == "log" and denominator_is_ambiguous(a, sa):
+            s = math.inf
+        elif (sa or sb) and _beyond_first_order(op_name, a, b, sa, sb):
+            s = math.inf
+            extras[i] = (math.inf, math.inf)
+            partials[i] = (pa, pb)
+            fwd[i] = s
+            continue
+        elif op_name in _MULTIPLIES:
+            s += REL * _times(sa, sb)  # the second-order term of (a + da) * (b + db)
         fwd[i] = s
         partials[i] = (pa, pb)
         extras[i] = op.partial_scales_at(a, b, y, sa, sb)
+        if op_name in _AMPLIFIES:
+            amplified[i] = _amplification(op_name, a, b)
 
     # Backward: adjoint magnitude bound A and adjoint error scale E.
     adj = [0.0] * n
     err = [0.0] * n
     adj[program.output] = float(program.backward_passes)
+    fragile = ""
     for i in range(n - 1, -1, -1):
         ai = adj[i]
         if ai == 0.0 and err[i] == 0.0:  # a zero adjoint may still carry an error bound
@@ -119,12 +162,81 @@ def scales(program: Program, expected: Evaluation) -> Scales:
             if nodes[j].op == "const":
                 continue
             pk = _magnitude(p[k])
-            adj[j] += _times(pk, ai)
-            err[j] += _times(pk, ei + ai) + _times(_magnitude(x[k]), ai)
+            term = _times(pk, ai)
+            if term > OVERFLOW_RISK and not fragile:
+                fragile = f"a gradient term of v{i} -> v{j} is {term:.3g}, near float64's overflow"
+            adj[j] += term
+            err[j] += (
+                _times(pk, ei + ai)
+                + _times(_magnitude(x[k]) + UNDERFLOW, ai)
+                + TINY * (1.0 + amplified[i][k])
+            )
     return Scales(
         {i: fwd[i] for i in program.value_nodes},
         {i: adj[i] + err[i] for i in program.inputs},
+        fragile,
     )
+
+
+_DIVIDES = frozenset(("div", "idiv"))
+_AMPLIFIES = _DIVIDES | {"pow"}
+_MULTIPLIES = frozenset(("mul", "imul"))
+_SMOOTH_ABSOLUTE = frozenset(("exp", "tanh", "sigmoid"))
+
+FIRST_ORDER_LIMIT = 2.0**-20
+"""Operand error (absolute for exp/tanh/sigmoid, relative otherwise) beyond which the
+first-order bound is no longer an upper bound: the result's scale is then infinite."""
+
+
+def _beyond_first_order(op_name: str, a: float, b: float, sa: float, sb: float) -> bool:
+    """Whether the operands' error bounds (REL * scale) are too large for a linear model.
+
+    ``v ** w`` with w = -87 +- 1e17 (after a cancellation) may be 0, 1 or inf in float64:
+    first-order error analysis around the oracle's point says nothing there.
+    """
+    da, db = REL * sa, REL * sb
+    limit = FIRST_ORDER_LIMIT
+    if op_name in _SMOOTH_ABSOLUTE:
+        return da > limit
+    if op_name == "log" or op_name in _DIVIDES:
+        x, dx = (a, da) if op_name == "log" else (b, db)
+        return dx > limit * abs(x)
+    if op_name == "pow":
+        if da and (a == 0.0 or abs(b) * da > limit * abs(a)):
+            return True
+        return bool(db) and (a <= 0.0 or abs(math.log(a)) * db > limit)
+    return False
+
+
+def _amplification(op_name: str, a: float, b: float) -> tuple[float, float]:
+    """How much a backward rule may scale an underflowed ``adjoint * first factor`` product.
+
+    torch's ``c / v`` backward is ``(g * c) * (r * r)`` with r = 1/v: when ``g * c`` underflows,
+    its 2**-1075 is multiplied by 1/v**2. pow's is ``(g * b) * a**(b-1)``, and
+    ``(g * y) * log(a)`` for the exponent.
+    """
+    if op_name == "pow":
+        amp_a = _safe_abs(lambda: math.pow(abs(a), b - 1.0)) if a != 0.0 else math.inf
+        amp_b = _safe_abs(lambda: math.log(a)) if a > 0.0 else 0.0
+        return (amp_a, amp_b)
+    return (0.0, _safe_abs(lambda: (1.0 / b) / b))
+
+
+def _safe_abs(f: Callable[[], float]) -> float:
+    try:
+        return _magnitude(f())
+    except (ArithmeticError, ValueError):
+        return math.inf
+
+
+def undetermined(expected: float, scale: float) -> bool:
+    """Whether the error scale leaves no digit of ``expected`` determined (nor its finiteness).
+
+    Then first-order error analysis has broken down: a correct float64 engine may compute any
+    value there, inf included (``(c / v) ** -4e65`` with c / v one ulp off 1).
+    """
+    bound = REL * scale
+    return bound == math.inf or (expected != 0.0 and bound >= abs(expected))
 
 
 @dataclass
@@ -156,6 +268,10 @@ class Verdict:
     status: str
     mismatches: list[Mismatch] = field(default_factory=list)
     error: str | None = None
+    note: str = ""
+    """Why a program is unchecked (or how it was judged)."""
+    error_kind: str = ""
+    """The BackendError kind when the backend failed (``timeout``, ``protocol``, ``error``...)."""
 
     @property
     def failed(self) -> bool:
@@ -166,6 +282,8 @@ class Verdict:
         """A few lines explaining the verdict."""
         if self.error:
             return f"the backend raised: {self.error}"
+        if self.note and not self.mismatches:
+            return f"{self.status}: {self.note}"
         lines = [m.describe() for m in self.mismatches[:12]]
         if len(self.mismatches) > 12:
             lines.append(f"... and {len(self.mismatches) - 12} more")
@@ -181,22 +299,45 @@ def compare(
     when the backend raised (``error``), returned non-finite numbers, or differs beyond tolerance.
     """
     if not expected.all_finite():
-        return Verdict("unchecked")
+        return Verdict("unchecked", note="the oracle's values or gradients are not all finite")
     if got is None:
         return Verdict("fail", error=error or "no evaluation")
     tol = scales(program, expected)
+    if tol.fragile:
+        # Only the values are settled; a wrong value is still a failure.
+        values_only = _judge(expected.values, got.values, tol.values, "value")
+        if isinstance(values_only, str) or not values_only:
+            return Verdict("unchecked", note=f"gradients not judged: {tol.fragile}")
+        return Verdict("fail", values_only)
     mismatches: list[Mismatch] = []
-    for i, e in expected.values.items():
-        g = got.values.get(i)
-        t = tol.value_tolerance(i)
-        if g is None or not math.isfinite(g) or abs(g - e) > t:
-            mismatches.append(Mismatch("value", i, e, g, t))
-    for i, e in expected.grads.items():
-        g = got.grads.get(i)
-        t = tol.grad_tolerance(i)
-        if g is None or not math.isfinite(g) or abs(g - e) > t:
-            mismatches.append(Mismatch("grad", i, e, g, t))
+    for found in (
+        _judge(expected.values, got.values, tol.values, "value"),
+        _judge(expected.grads, got.grads, tol.grads, "grad"),
+    ):
+        if isinstance(found, str):
+            return Verdict("unchecked", note=found)
+        mismatches += found
     return Verdict("fail" if mismatches else "pass", mismatches)
+
+
+def _judge(
+    expected: dict[int, float], got: dict[int, float], scale: dict[int, float], kind: str
+) -> list[Mismatch] | str:
+    """The mismatches among these numbers, or why the program cannot be judged."""
+    mismatches: list[Mismatch] = []
+    for i, e in expected.items():
+        g = got.get(i)
+        s = scale[i]
+        t = REL * s + ABS
+        if g is None:
+            mismatches.append(Mismatch(kind, i, e, g, t))
+        elif not math.isfinite(g):
+            if undetermined(e, s):
+                return f"{kind} of v{i} is not determined in float64 (expected {e!r} +- {t:.3g})"
+            mismatches.append(Mismatch(kind, i, e, g, t))
+        elif abs(g - e) > t:
+            mismatches.append(Mismatch(kind, i, e, g, t))
+    return mismatches
 
 
 def _same_nonfinite(e: float, g: float) -> bool:
@@ -206,19 +347,28 @@ def _same_nonfinite(e: float, g: float) -> bool:
 
 
 def compare_semantics(
-    program: Program, expected: Evaluation, got: Evaluation | None, error: str | None = None
+    program: Program,
+    expected: Evaluation,
+    got: Evaluation | None,
+    error: str | None = None,
+    *,
+    gradients: bool = True,
 ) -> Verdict:
     """Like compare, but non-finite oracle numbers must be reproduced (nan as nan, inf signed).
 
-    Finite numbers are compared with the usual tolerance where their scale is finite.
+    Finite numbers are compared with the usual tolerance where their scale is finite and they
+    are determined in float64 (finite gradients not at all when the program is float64-fragile).
+    ``gradients=False`` compares the values only (for an oracle that cannot determine
+    non-finite gradients).
     """
     if got is None:
         return Verdict("fail", error=error or "no evaluation")
     tol = scales(program, expected)
     mismatches: list[Mismatch] = []
-    pairs = [("value", expected.values, got.values, tol.value_tolerance)]
-    pairs.append(("grad", expected.grads, got.grads, tol.grad_tolerance))
-    for kind, exp_map, got_map, tolerance in pairs:
+    pairs = [("value", expected.values, got.values, tol.values)]
+    if gradients:
+        pairs.append(("grad", expected.grads, got.grads, tol.grads))
+    for kind, exp_map, got_map, scale in pairs:
         for i, e in exp_map.items():
             g = got_map.get(i)
             if g is None:
@@ -226,8 +376,22 @@ def compare_semantics(
             elif not math.isfinite(e):
                 if not _same_nonfinite(e, g):
                     mismatches.append(Mismatch(kind, i, e, g, 0.0))
+            elif kind == "grad" and tol.fragile:
+                continue
             else:
-                t = tolerance(i)
-                if not math.isfinite(g) or (math.isfinite(t) and abs(g - e) > t):
+                s = scale[i]
+                t = REL * s + ABS
+                if not math.isfinite(g):
+                    if not undetermined(e, s):
+                        mismatches.append(Mismatch(kind, i, e, g, t))
+                elif math.isfinite(t) and abs(g - e) > t:
                     mismatches.append(Mismatch(kind, i, e, g, t))
-    return Verdict("fail" if mismatches else "pass", mismatches)
+    note = "" if gradients else "values only: the oracle does not determine non-finite gradients"
+    return Verdict("fail" if mismatches else "pass", mismatches, note=note)
+
+
+def compare_semantic_values(
+    program: Program, expected: Evaluation, got: Evaluation | None, error: str | None = None
+) -> Verdict:
+    """compare_semantics on the values only."""
+    return compare_semantics(program, expected, got, error, gradients=False)

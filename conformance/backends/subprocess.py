@@ -143,6 +143,9 @@ def _describe_exit(returncode: int) -> str:
 class SubprocessBackend:
     """A backend whose engine runs in another process (any language) and speaks docs/PROTOCOL.md."""
 
+    handles_timeout = True
+    """It kills and restarts a process that overruns ``timeout``: no in-process alarm on top."""
+
     def __init__(
         self,
         command: str | Sequence[str],

@@ -95,14 +95,14 @@ class DeepCheck(ProgramCheck):
 
         Galloping keeps the cost near twice the failing length (a RecursionError fails at a
         few thousand nodes); prefixes run with the plain per-program timeout, and the search
-        stops, keeping the best so far, after SHRINK_SECONDS.
+        stops, keeping the best so far, after ``ctx.shrink_seconds`` (at most SHRINK_SECONDS).
         """
         program: Program = example
         op_nodes = [i for i, n in enumerate(program.nodes) if n.op not in ("input", "const")]
         small = CheckContext(
             ctx.backend, ctx.oracle, ctx.supported, ctx.profile, ctx.timeout, ctx.strict
         )
-        stop = time.perf_counter() + SHRINK_SECONDS
+        stop = time.perf_counter() + min(SHRINK_SECONDS, ctx.shrink_seconds)
         best, best_outcome = program, outcome
 
         def fails(k: int) -> bool:
@@ -213,3 +213,6 @@ def get_check(name: str) -> Check:
         if check.name == name:
             return check
     raise KeyError(f"unknown check {name!r}; known checks: {', '.join(c.name for c in CHECKS)}")
+
+
+from conformance.checks import nn as _nn  # noqa: E402, F401  (registers "nn" and "training")

@@ -19,7 +19,7 @@ from conformance.backends.base import (
 )
 from conformance.ops import Variant
 from conformance.program import Program
-from conformance.tolerance import Verdict, compare
+from conformance.tolerance import Verdict, compare, compare_semantic_values, compare_semantics
 
 __all__ = [
     "Check",
@@ -42,6 +42,8 @@ class CheckContext:
     profile: str
     timeout: float | None = 5.0
     strict: bool = False
+    shrink_seconds: float = 20.0
+    """Seconds a check's own ``shrink`` may spend refining a failure (on top of Hypothesis's)."""
 
     def supports(self, name: str, form: str | None = None) -> bool:
         """Whether the backend supports op ``name`` (in ``form``, if given)."""
@@ -120,6 +122,10 @@ class Check:
         """How many examples to run under ``profile``."""
         return self.examples.get(profile, self.examples.get("default", 100))
 
+    def note(self, ctx: CheckContext) -> str:
+        """What the report should say about how this check judged on ``ctx`` (or "")."""
+        return ""
+
 
 @dataclass
 class ProgramCheck(Check):
@@ -134,6 +140,21 @@ class ProgramCheck(Check):
         """The program strategy, restricted to the backend's supported ops."""
         return self.make_strategy(ctx)
 
+    def _judge_for(
+        self, ctx: CheckContext
+    ) -> Callable[[Program, Evaluation, Evaluation | None, str | None], Verdict]:
+        """The judge, on values only where the oracle cannot settle non-finite gradients."""
+        if self.judge is compare_semantics and not _determines_nonfinite_gradients(ctx.oracle):
+            return compare_semantic_values
+        return self.judge
+
+    def note(self, ctx: CheckContext) -> str:
+        """Says when gradients are not compared (an oracle without non-finite gradients)."""
+        if self._judge_for(ctx) is compare_semantic_values:
+            name = getattr(ctx.oracle, "name", "the oracle")
+            return f"values only: {name} does not determine non-finite gradients"
+        return ""
+
     def run_example(self, ctx: CheckContext, example: Any) -> Outcome:
         """Run the program on the oracle and the backend and compare."""
         program: Program = example
@@ -144,10 +165,16 @@ class ProgramCheck(Check):
         if self.judge is compare and not expected.all_finite():
             return Outcome(Verdict("unchecked"), program, expected)
         timeout = None if ctx.timeout is None else ctx.timeout * self.timeout_factor
+        kind = ""
         try:
             got: Evaluation | None = run_guarded(ctx.backend, program, timeout)
             error = None
         except BackendError as exc:
-            got, error = None, str(exc)
-        verdict = self.judge(program, expected, got, error)
+            got, error, kind = None, str(exc), exc.kind
+        verdict = self._judge_for(ctx)(program, expected, got, error)
+        verdict.error_kind = kind
         return Outcome(verdict, program, expected, got)
+
+
+def _determines_nonfinite_gradients(oracle: Backend) -> bool:
+    return bool(getattr(oracle, "determines_nonfinite_gradients", True))

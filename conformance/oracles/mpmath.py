@@ -219,6 +219,7 @@ class MpmathOracle:
         self._mpf = mp.mpf
         self._fadd = mp.fadd
         self._fsub = mp.fsub
+        self._fneg = mp.fneg
         self._zero = mp.mpf(0)
 
     # --- public ----------------------------------------------------------------------------
@@ -277,6 +278,8 @@ class MpmathOracle:
             y = self._fadd(a, b, exact=True)
         elif name == "sub":
             y = self._fsub(a, b, exact=True)
+        elif name == "neg":
+            y = self._fneg(a, exact=True)  # `-a` would round to the working precision
         elif name == "relu":
             y = a if a > 0 else self._mpf(0)
         else:

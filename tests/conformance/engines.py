@@ -131,7 +131,15 @@ class Value:
 
     def relu(self) -> Value:
         x = self.data
-        return self._unary(x if x > 0 else 0.0, 1.0 if x > 0 else 0.0, "relu")
+        out = type(self)(x if x > 0 else 0.0, (self,), "relu")
+
+        def _backward() -> None:
+            # Masked like torch, not multiplied by 0: an overflowed adjoint must not become nan.
+            if x > 0:
+                self.grad += out.grad
+
+        out._backward = _backward
+        return out
 
     def sigmoid(self) -> Value:
         x = self.data

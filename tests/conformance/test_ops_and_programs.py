@@ -13,7 +13,12 @@ from conformance.program import Node, Program, ProgramError
 from conformance.strategies import programs
 from tests.conformance.engines import Value
 
-torch = pytest.importorskip("torch")
+try:
+    import torch
+except ImportError:  # the mpmath oracle covers the rest; this test needs torch's autograd
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="compares the table with torch autograd")
 
 
 def test_every_op_names_its_forms_and_renders_as_python():
@@ -24,6 +29,7 @@ def test_every_op_names_its_forms_and_renders_as_python():
         assert "t" in text and "x" in text
 
 
+@needs_torch
 @settings(max_examples=200)
 @given(st.sampled_from(all_variants()), st.floats(-5, 5), st.floats(-5, 5))
 def test_the_table_partials_agree_with_torch_gradients(variant, a, b):
@@ -40,8 +46,9 @@ def test_the_table_partials_agree_with_torch_gradients(variant, a, b):
     expected_y = py_value(op, a, b)
     assert math.isclose(y.item(), expected_y, rel_tol=1e-12, abs_tol=1e-300)
     pa, pb = op.partials(a, b, expected_y)
-    assert math.isclose(ta.grad.item(), pa, rel_tol=1e-9, abs_tol=1e-12)
-    if op.arity == 2 and form == "vv":
+    if form[0] == "v":
+        assert math.isclose(ta.grad.item(), pa, rel_tol=1e-9, abs_tol=1e-12)
+    if form[-1] == "v" and op.arity == 2:
         assert math.isclose(tb.grad.item(), pb, rel_tol=1e-9, abs_tol=1e-12)
 
 

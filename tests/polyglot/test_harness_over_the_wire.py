@@ -18,13 +18,24 @@ SEED = 20240611
 
 
 def check_command(
-    command: str, timeout: float = 10.0, checks: list[str] | None = None
+    command: str,
+    timeout: float = 10.0,
+    checks: list[str] | None = None,
+    shrink_seconds: float = 20.0,
 ) -> conformance.Report:
     """Run the harness on a --exec command, closing the process afterwards.
 
-    The backend enforces its own per-program timeout, so the harness's in-process one is off."""
+    The backend enforces its own per-program timeout (``handles_timeout``), so the harness adds
+    no in-process alarm on top of it."""
     with SubprocessBackend(command, timeout=timeout) as backend:
-        return conformance.check(backend, profile=PROFILE, seed=SEED, timeout=None, checks=checks)
+        return conformance.check(
+            backend,
+            profile=PROFILE,
+            seed=SEED,
+            timeout=5.0,
+            checks=checks,
+            shrink_seconds=shrink_seconds,
+        )
 
 
 def summary(report: conformance.Report) -> str:
@@ -49,6 +60,9 @@ def test_a_broken_c_engine_is_rejected(c_engines: dict[str, Path], variant: str,
     assert not report.ok, summary(report)
     texts = [f"{failure.summary}\n{failure.reproducer}" for failure in report.failures]
     assert any(clue in text for text in texts), summary(report)
+    # The replay command re-runs the same process, not a Python target named after it.
+    replay = report.failures[0].replay
+    assert replay.startswith("python -m conformance --exec ") and str(c_engines[variant]) in replay
 
 
 @pytest.mark.parametrize(
@@ -66,8 +80,11 @@ def test_a_hostile_process_fails_its_programs_and_the_run_finishes(
     hostile: Callable[..., str], mode: str, clue: str
 ) -> None:
     # Programs of at least 8 nodes trigger the misbehaviour; the op probes (3 nodes) pass.
-    # Two checks keep it fast: every failing shrink step restarts (or waits out) the process.
-    report = check_command(hostile(mode, min_nodes=8), timeout=0.3, checks=["reuse", "kinks"])
+    # Two checks and a one-second shrink budget keep it fast: every failing shrink step restarts
+    # (or waits out) the process, and the harness caps shrinking such failures anyway.
+    report = check_command(
+        hostile(mode, min_nodes=8), timeout=0.3, checks=["reuse", "kinks"], shrink_seconds=1.0
+    )
     assert not report.ok
     assert any(clue in failure.summary for failure in report.failures), summary(report)
     statuses = {result.name: result.status for result in report.checks}
@@ -78,14 +95,16 @@ def test_a_hostile_process_fails_its_programs_and_the_run_finishes(
 
 def test_the_cli_checks_an_exec_command(c_engines: dict[str, Path]) -> None:
     command = [sys.executable, "-m", "conformance", "--exec", str(c_engines["tanh-deriv"])]
+    options = ["--profile", PROFILE, "--seed", str(SEED), "--timeout", "5"]
     result = subprocess.run(
-        [*command, "--profile", PROFILE, "--seed", str(SEED), "--timeout", "5"],
+        [*command, *options, "--check", "random", "--check", "reuse"],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "tanh" in result.stdout
+    assert "python -m conformance --exec " in result.stdout, result.stdout
 
 
 def test_the_cli_says_an_exec_command_that_cannot_start_is_not_loadable(tmp_path: Path) -> None:
