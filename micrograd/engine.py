@@ -41,6 +41,7 @@ if sys.version_info >= (3, 12):
 
 else:
     _sum_left_to_right = sum
+
 _INF = math.inf
 _NAN = math.nan
 
@@ -309,8 +310,11 @@ class Value:
             try:  # reading `data` through Value's own slot checks every weight's type at C speed
                 z = _sum_left_to_right(map(mul, map(_value_data, row), xdata), b.data)
             except TypeError:
-                _values(row, "Value.linear_layer(weights)")  # raises, naming the culprit
-                raise
+                culprit = next(w for w in row if not isinstance(w, Value))
+                raise TypeError(
+                    f"Value.linear_layer(weights) must hold Values, got {culprit!r} of type "
+                    f"{type(culprit).__name__}"
+                ) from None
             out = _new_value(Value)  # _node(...) inlined: this loop is the demo's hottest
             out.data = z if act is None else act(z)
             out.grad = 0.0

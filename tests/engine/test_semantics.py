@@ -215,3 +215,28 @@ def test_k_backward_passes_add_the_one_pass_gradient_k_times(x, k) -> None:
     for _ in range(k):
         expected += once
     assert a.grad == expected
+
+
+def test_the_fused_neuron_names_a_weight_that_is_not_a_value():
+    with pytest.raises(TypeError, match=r"weights\) must hold Values, got 2.0 of type float"):
+        Value.linear([Value(1.0), 2.0], [1.0, 2.0])  # type: ignore[list-item]
+
+
+def test_the_fused_neuron_rejects_mismatched_lengths_and_unknown_activations():
+    with pytest.raises(ValueError, match="2 inputs for 1 weights"):
+        Value.linear([Value(1.0)], [1.0, 2.0])
+    with pytest.raises(ValueError, match="activation must be one of"):
+        Value.linear([Value(1.0)], [1.0], activation="gelu")
+
+
+def test_the_fused_neuron_equals_the_same_neuron_written_with_binary_ops():
+    ws, xs, b = [Value(0.5), Value(-1.25)], [Value(2.0), Value(3.0)], Value(0.25)
+    fused = Value.linear(ws, xs, b, activation="tanh")
+    fused.backward()
+    fused_grads = [v.grad for v in (*ws, *xs, b)]
+    for v in (*ws, *xs, b):
+        v.grad = 0.0
+    plain = (b + ws[0] * xs[0] + ws[1] * xs[1]).tanh()
+    plain.backward()
+    assert fused.data == plain.data
+    assert fused_grads == [v.grad for v in (*ws, *xs, b)]
