@@ -537,10 +537,11 @@ class MpmathOracle:
         if name in _ROUNDED:
             width = max(a._mpf_[3], b._mpf_[3])
             if width > prec:
-                # An exact sum carries more bits than `prec` (1e120 + x): keep them all, or
-                # rounding here would erase the perturbation of x.
+                # An exact sum carries more bits than `prec` (1e120 + x): keep them all, and
+                # `prec` more, or rounding here would erase (or, with 32 spare bits, blur to
+                # about 2**-32 identically at every step level) the perturbation of x.
                 mp = self.mp
-                mp.prec = width + 32
+                mp.prec = width + prec
                 try:
                     return self._apply(name, a, b, rounded=False)
                 finally:

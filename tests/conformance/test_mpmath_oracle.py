@@ -129,3 +129,28 @@ def test_the_mpmath_oracle_passes_a_correct_engine() -> None:
         engines.Value, profile="quick", seed=1, oracle="mpmath", checks=["random", "kinks"]
     )
     assert report.ok, report.failure_text()
+
+
+def test_a_perturbation_carried_through_a_huge_exact_sum_keeps_its_digits():
+    # grad of x in -1 / (x + 3 / 6.5e-140) at x = 0 is 1 / D**2, D = 3 / 6.5e-140. The exact sum
+    # x + D is wider than the working precision; its quotient once kept only 32 spare bits, which
+    # blurred the gradient to ~1e-10 identically at every step level.
+    import mpmath
+
+    from conformance.oracles import load_oracle
+    from conformance.program import Node, Program
+
+    tiny = 6.57581869700135e-140
+    nodes = (
+        Node("input", (), 0.0),
+        Node("input", (), 3.0),
+        Node("input", (), -1.0),
+        Node("const", (), tiny),
+        Node("div", (1, 3)),
+        Node("add", (0, 4)),
+        Node("div", (2, 5)),
+    )
+    grads = load_oracle("mpmath").run(Program(nodes, 6)).grads
+    mpmath.mp.prec = 300
+    exact = float(1 / (mpmath.mpf(3.0) / mpmath.mpf(tiny)) ** 2)
+    assert abs(grads[0] - exact) <= 1e-15 * abs(exact)
