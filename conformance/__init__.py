@@ -23,10 +23,6 @@ def target_label(target: Any) -> str:
         return DEFAULT_TARGET
     if isinstance(target, str):
         return target
-    from conformance.backends.subprocess import SubprocessBackend
-
-    if isinstance(target, SubprocessBackend):
-        return f"--exec {target.command}"  # the replay command is `python -m conformance --exec`
     spec = getattr(target, "target", None)
     if isinstance(spec, str):
         return spec

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.backends.base import Backend, BackendError
+from conformance.backends.base import BackendBase, BackendError
 from conformance.oracles.mpmath import MpmathOracle
 from conformance.program import Node, Program
 
@@ -87,7 +87,9 @@ def _one_op_programs(program: Program, oracle: MpmathOracle) -> list[tuple[str, 
 
 
 def measure(
-    backends: dict[str, Backend], programs: Iterable[Program], oracle: MpmathOracle | None = None
+    backends: dict[str, BackendBase],
+    programs: Iterable[Program],
+    oracle: MpmathOracle | None = None,
 ) -> dict[str, dict[str, OpAccuracy]]:
     """Per backend name, per op: the worst ULP errors over every op node of ``programs``."""
     oracle = oracle or MpmathOracle()
@@ -193,7 +195,7 @@ def generate(variants: list[tuple[str, str]], count: int, seed: int) -> list[Pro
 
 
 def run_accuracy(
-    backend: Backend, *, profile: str = "default", seed: int = 0, with_torch: bool = True
+    backend: BackendBase, *, profile: str = "default", seed: int = 0, with_torch: bool = True
 ) -> str:
     """The ``--accuracy`` report for ``backend`` (and torch where installed) as printable text."""
     from conformance.runner import probe
@@ -203,7 +205,7 @@ def run_accuracy(
     supported, _, fatal = probe(backend)
     if fatal:
         return f"accuracy: nothing to measure ({fatal})"
-    backends: dict[str, Backend] = {str(getattr(backend, "name", "backend")): backend}
+    backends: dict[str, BackendBase] = {backend.name: backend}
     note = ""
     if with_torch:
         try:

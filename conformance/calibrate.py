@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     backend = load_backend(args.target)
     oracle = load_oracle(args.oracle)
-    print(f"oracle: {getattr(oracle, 'description', args.oracle)}", flush=True)
+    print(f"oracle: {oracle.description or oracle.name}", flush=True)
     supported, _, fatal = probe(backend)
     if fatal:
         print(fatal, file=sys.stderr)
@@ -84,9 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check = dataclasses.replace(base, judge=judge)
         count = args.random if name == "random" else args.others
         worst[0] = 0.0
-        result = run_check(
-            check, ctx, seed_value=args.seed, budget=None, target=args.target, count=count
-        )
+        result = run_check(check, ctx, seed_value=args.seed, budget=None, count=count)
         total += result.examples
         failed += result.status == "failed"
         print(

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.checks import CHECKS
-from conformance.checks.base import PROFILES
+from conformance.ops import OPS
+from conformance.profiles import PROFILES
 from conformance.report import CheckResult, Report
 
 __all__ = ["build_parser", "main"]
@@ -95,8 +96,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="check an engine in any language: COMMAND speaks docs/PROTOCOL.md",
     )
     parser.add_argument("--list-checks", action="store_true", help="list the checks and exit")
+    parser.add_argument(
+        "--list-ops",
+        action="store_true",
+        help="list the op table (names, forms, spelling) and exit",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return parser
+
+
+def op_table() -> str:
+    """The op table as the wire protocol and the docs name it: one line per op."""
+    rows = [("op", "forms", "Python spelling", "torch's conventions")]
+    for name, op in OPS.items():
+        spelling = op.source.format(out="t", a="a", b="b").replace("\n", "; ")
+        rows.append((name, ",".join(op.forms), spelling, op.conventions))
+    widths = [max(len(row[k]) for row in rows) for k in range(3)]
+    lines = [
+        f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip()
+        for r in rows
+    ]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,13 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             kind = " (semantics: fails only with --strict)" if c.semantics else ""
             print(f"{c.name:18} {c.description}{kind}")
         return EXIT_OK
+    if args.list_ops:
+        print(op_table())
+        return EXIT_OK
     names = [c.name for c in CHECKS]
     for name in args.checks or []:
         if name not in names:
             parser.error(f"unknown check {name!r}; choose from {', '.join(names)}")
 
     from conformance import target_label
-    from conformance.backends import Backend, TargetError, load_backend
+    from conformance.backends import BackendBase, TargetError, load_backend
     from conformance.oracles import OracleUnavailable, load_oracle
     from conformance.runner import run_checks
 
@@ -124,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.exec_command is not None:
             from conformance.backends.subprocess import SubprocessBackend
 
-            backend: Backend = SubprocessBackend(args.exec_command, timeout=args.timeout)
+            backend: BackendBase = SubprocessBackend(args.exec_command, timeout=args.timeout)
         else:
             backend = load_backend(args.target)
     except (TargetError, ValueError) as exc:

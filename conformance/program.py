@@ -158,22 +158,27 @@ class Program:
 
     # --- Python rendering ----------------------------------------------------------------
 
-    def to_python(self, value_class: str = "Value") -> list[str]:
-        """Straight-line Python statements that rebuild the program (``v{i}`` per node)."""
+    def to_python(self, value_class: str = "Value", *, inputs: str = "") -> list[str]:
+        """Straight-line Python statements that rebuild the program (``v{i}`` per node).
+
+        ``inputs`` is what an input node holds, formatted with its index ``i`` (``"P[{i}]"``);
+        by default its number."""
         lines: list[str] = []
         for i, node in enumerate(self.nodes):
             if node.op == "input":
-                lines.append(f"v{i} = {value_class}({format_float(node.value)})")
-            elif node.op == "const":
-                continue
-            else:
-                names = [self.operand_source(j) for j in node.args]
-                template = OPS[node.op].source
-                text = template.format(
-                    out=f"v{i}", a=names[0], b=names[1] if len(names) > 1 else ""
-                )
-                lines.extend(text.split("\n"))
+                x = inputs.format(i=i) if inputs else format_float(node.value)
+                lines.append(f"v{i} = {value_class}({x})")
+            elif node.op != "const":
+                lines += self.node_source(i)
         return lines
+
+    def node_source(self, index: int) -> list[str]:
+        """The Python statements of op node ``index`` (``v5 = v3 * 2.0``), from its op's row."""
+        names = [self.operand_source(j) for j in self.nodes[index].args]
+        text = OPS[self.nodes[index].op].source.format(
+            out=f"v{index}", a=names[0], b=names[1] if len(names) > 1 else ""
+        )
+        return text.split("\n")
 
     def operand_source(self, index: int) -> str:
         """How node ``index`` appears as an operand: ``v3`` or a parenthesised constant."""

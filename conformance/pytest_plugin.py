@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from conformance.profiles import PROFILES
+
 __all__ = ["ConformanceItem", "ConformanceWarning"]
 
 _STATE = pytest.StashKey[dict[str, Any]]()
@@ -24,34 +26,23 @@ class ConformanceFailed(Exception):
     """A check found a failing program; the message carries its reproducer."""
 
 
+_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("target", {"metavar": "TARGET", "help": "check this engine (module:Value, file.py:Value)"}),
+    ("profile", {"default": "quick", "choices": PROFILES, "help": "examples per check (quick)"}),
+    ("seed", {"type": int, "help": "Hypothesis seed (0 in CI by default)"}),
+    ("check", {"action": "append", "metavar": "NAME", "help": "only this check (repeatable)"}),
+    ("strict", {"action": "store_true", "help": "semantics checks fail too"}),
+    ("oracle", {"help": "torch (default) or mpmath"}),
+    ("timeout", {"type": float, "default": 5.0, "help": "seconds per program"}),
+)
+"""The plugin's options: ``--conformance-<name>``, with argparse's keywords."""
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Options under --conformance-*."""
     group = parser.getgroup("conformance", "micrograd conformance harness")
-    group.addoption(
-        "--conformance-target",
-        default=None,
-        metavar="TARGET",
-        help="check this engine (package.module:Value or path/file.py:Value) as test items",
-    )
-    group.addoption(
-        "--conformance-profile",
-        default="quick",
-        choices=("quick", "default", "thorough"),
-        help="how many examples each check runs (default: quick)",
-    )
-    group.addoption(
-        "--conformance-seed", type=int, default=None, help="Hypothesis seed (0 in CI by default)"
-    )
-    group.addoption(
-        "--conformance-check",
-        action="append",
-        default=None,
-        metavar="NAME",
-        help="run only this check (repeatable)",
-    )
-    group.addoption("--conformance-strict", action="store_true", help="semantics checks fail too")
-    group.addoption("--conformance-oracle", default=None, help="torch (default) or mpmath")
-    group.addoption("--conformance-timeout", type=float, default=5.0, help="seconds per program")
+    for name, keywords in _OPTIONS:
+        group.addoption(f"--conformance-{name}", **keywords)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,7 +78,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if state is None:
         return None
     oracle = state["oracle"]
-    oracle_text = getattr(oracle, "description", getattr(oracle, "name", "oracle"))
+    oracle_text = oracle.description or oracle.name
     return [
         f"conformance: target {state['target']}, seed {state['seed']}, oracle {oracle_text}, "
         f"profile {config.getoption('conformance_profile')}"
@@ -128,9 +119,7 @@ class ConformanceItem(pytest.Item):
         profile = config.getoption("conformance_profile")
         ctx = CheckContext(state["backend"], state["oracle"], supported, profile, timeout, strict)
         check = get_check(self.name.split("::", 1)[1])
-        result = run_check(
-            check, ctx, seed_value=state["seed"], budget=None, target=state["target"]
-        )
+        result = run_check(check, ctx, seed_value=state["seed"], budget=None)
         self.user_properties.append(("examples", result.examples))
         if result.status == "skipped":
             pytest.skip(result.note)

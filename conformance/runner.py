@@ -15,13 +15,13 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis.errors import Flaky, HypothesisWarning
 
-from conformance.backends.base import Backend, BackendError
+from conformance.backends.base import BackendBase, BackendError, OracleBase
 from conformance.checks import CHECKS, Check, CheckContext, Outcome, get_check, run_guarded
-from conformance.checks.base import PROFILES
 from conformance.ops import Variant, all_variants
+from conformance.profiles import BUDGETS, PROFILES
 from conformance.program import Node, Program
 from conformance.report import CheckResult, Failure, Report
-from conformance.reproducer import render
+from conformance.reproducers.program import render
 
 __all__ = [
     "BUDGETS",
@@ -31,10 +31,6 @@ __all__ = [
     "run_checks",
     "throughput",
 ]
-
-BUDGETS = {"quick": 30.0, "default": 50.0, "thorough": 3600.0}
-"""Wall-clock seconds each profile may spend on generating examples (shrinking comes on top,
-within SHRINK_BUDGET per failing check). Checks share it in proportion to their example counts."""
 
 SHRINK_BUDGET = 20.0
 """Default seconds of shrinking per failing check."""
@@ -84,7 +80,7 @@ def _probe_program(name: str, form: str) -> Program:
 
 
 def probe(
-    backend: Backend, timeout: float | None = 5.0
+    backend: BackendBase, timeout: float | None = 5.0
 ) -> tuple[list[Variant], dict[Variant, str], str | None]:
     """Which (op, form) pairs the backend supports, why the others are skipped, and a fatal error.
 
@@ -140,12 +136,11 @@ def _settings(check: Check, count: int) -> settings:
     )
 
 
-def _replay_command(target: str, seed_value: int, check: Check, profile: str, strict: bool) -> str:
-    parts = ["python", "-m", "conformance"]
-    parts += ["--exec", target[len("--exec ") :]] if target.startswith("--exec ") else [target]
+def _replay_command(ctx: CheckContext, seed_value: int, check: Check) -> str:
+    parts = ["python", "-m", "conformance", *ctx.backend.replay_args()]
     parts += ["--seed", str(seed_value)]
-    parts += ["--profile", profile, "--check", check.name]
-    if strict or check.semantics:
+    parts += ["--profile", ctx.profile, "--check", check.name]
+    if ctx.strict or check.semantics:
         parts.append("--strict")
     return shlex.join(parts)
 
@@ -156,14 +151,13 @@ def run_check(
     *,
     seed_value: int,
     budget: float | None,
-    target: str,
     count: int | None = None,
     shrink_seconds: float = SHRINK_BUDGET,
 ) -> CheckResult:
     """Run one check; its failure (if any) is shrunk and rendered with a reproducer."""
     started = time.perf_counter()
     result = CheckResult(check.name, "passed", description=check.description)
-    strategy = check.strategy(ctx)
+    strategy = check.lacking(ctx) or check.strategy(ctx)
     if isinstance(strategy, str):
         result.status, result.note = "skipped", strategy
         return result
@@ -219,7 +213,7 @@ def run_check(
         example, outcome = check.shrink(_ctx_with_shrink(ctx, left), *final)
         example, outcome = _prune(check, ctx, example, outcome)
         result.status = "warned" if check.semantics and not ctx.strict else "failed"
-        replay = _replay_command(target, seed_value, check, ctx.profile, ctx.strict)
+        replay = _replay_command(ctx, seed_value, check)
         result.failures.append(_failure(check, ctx, example, outcome, replay))
     elif result.examples == 0 and result.status == "passed":
         # Nothing was checked: never a pass (a deep chain that never ran would hide a bug).
@@ -248,9 +242,7 @@ def _prune(check: Check, ctx: CheckContext, example: Any, outcome: Outcome) -> t
 def _shrink_budget(ctx: CheckContext, outcome: Outcome, shrink_seconds: float) -> float:
     """Seconds to shrink this failure: small for hangs and for crashes of a process backend."""
     kind = outcome.verdict.error_kind
-    if kind == "timeout" or (
-        getattr(ctx.backend, "handles_timeout", False) and kind in ("error", "protocol")
-    ):
+    if kind == "timeout" or (ctx.backend.handles_timeout and kind in ("error", "protocol")):
         return min(shrink_seconds, CRASH_SHRINK_BUDGET)
     return shrink_seconds
 
@@ -265,10 +257,8 @@ def _failure(
 ) -> Failure:
     summary = outcome.verdict.describe()
     program = outcome.program
-    custom = getattr(check, "reproducer", None)  # a check with its own renderer (training)
-    if callable(custom):
-        script = custom(ctx, example, outcome, replay)
-    elif program is not None and outcome.expected is not None:
+    script = check.reproducer(ctx, example, outcome, replay)
+    if script is None and program is not None and outcome.expected is not None:
         script = render(
             program,
             outcome.expected,
@@ -278,14 +268,14 @@ def _failure(
             summary=summary,
             mismatches=[(m.kind, m.node) for m in outcome.verdict.mismatches],
         )
-    else:
+    if script is None:
         script = f"# no program to reproduce; replay with:\n# {replay}\n"
     return Failure(check.name, summary, script, replay, program)
 
 
 def run_checks(
-    backend: Backend,
-    oracle: Backend,
+    backend: BackendBase,
+    oracle: OracleBase,
     *,
     target: str,
     profile: str = "default",
@@ -303,7 +293,7 @@ def run_checks(
     started = time.perf_counter()
     seed_value = default_seed() if seed_value is None else seed_value
     selected = [get_check(name) for name in checks] if checks else list(CHECKS)
-    oracle_text = str(getattr(oracle, "description", getattr(oracle, "name", "oracle")))
+    oracle_text = oracle.description or oracle.name
     report = Report(
         target=target,
         backend=backend.name,
@@ -322,11 +312,7 @@ def run_checks(
         return report
     ctx = CheckContext(backend, oracle, supported, profile, timeout, strict, shrink_seconds)
     total_budget = BUDGETS[profile]
-    # A deep example costs about as much as a thousand small ones.
-    weights = {
-        c.name: c.example_count(profile) * getattr(c, "cost", 1000 if c.name == "deep" else 1)
-        for c in selected
-    }
+    weights = {c.name: c.example_count(profile) * c.cost for c in selected}
     total_weight = sum(weights.values()) or 1
     for check in selected:
         budget = total_budget * weights[check.name] / total_weight
@@ -335,7 +321,6 @@ def run_checks(
             ctx,
             seed_value=seed_value,
             budget=budget,
-            target=target,
             shrink_seconds=shrink_seconds,
         )
         report.checks.append(result)
@@ -346,7 +331,7 @@ def run_checks(
 
 
 def throughput(
-    backend: Backend, oracle: Backend, *, examples: int = 2000, seed_value: int = 0
+    backend: BackendBase, oracle: OracleBase, *, examples: int = 2000, seed_value: int = 0
 ) -> float:
     """Programs per second of the ``random`` check under the default profile's settings.
 
@@ -358,6 +343,6 @@ def throughput(
     ctx = CheckContext(backend, oracle, supported, "default")
     check = get_check("random")
     started = time.perf_counter()
-    result = run_check(check, ctx, seed_value=seed_value, budget=None, target="", count=examples)
+    result = run_check(check, ctx, seed_value=seed_value, budget=None, count=examples)
     elapsed = time.perf_counter() - started
     return result.examples / elapsed if elapsed > 0 else 0.0

@@ -9,8 +9,10 @@ most recent node, special values (0, 1, -1, 2, ...).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
@@ -25,7 +27,6 @@ __all__ = [
     "deep_programs",
     "normalize_variants",
     "programs",
-    "values",
 ]
 
 SPECIAL_VALUES = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -3.0, 10.0)
@@ -35,13 +36,6 @@ LARGE_VALUES = (20.0, -20.0, 50.0, -50.0, 400.0, -400.0, 1000.0, -1000.0, 1e5, -
 """Large magnitudes: tanh(400), sigmoid(-1000), exp(-400) must stay finite on a correct engine."""
 
 _FINITE = st.floats(-8.0, 8.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)
-_SPECIAL = st.sampled_from(SPECIAL_VALUES)
-_LARGE = st.sampled_from(LARGE_VALUES)
-
-
-def values() -> st.SearchStrategy[float]:
-    """Input/constant values: specials, ordinary floats, large magnitudes."""
-    return st.one_of(_SPECIAL, _FINITE, _LARGE)
 
 
 def normalize_variants(
@@ -132,55 +126,45 @@ def programs(
     by_form: dict[str, list[tuple[str, str, Op]]] = {form: [] for form in FORMS}
     for name, form in variants:
         by_form[form].append((name, form, OPS[name]))
-    return _ProgramStrategy(
-        by_form,
-        min_inputs,
-        max_inputs,
-        max_nodes,
-        constants,
-        reuse,
-        kinks,
-        nonfinite,
-        combine,
-        backward_passes,
-        value_strategy,
+    return _programs(
+        _Shape(
+            by_form,
+            min_inputs,
+            max_inputs,
+            max_nodes,
+            round(constants * 100),
+            round(reuse * 100),
+            kinks,
+            nonfinite,
+            combine,
+            backward_passes,
+            value_strategy,
+        )
     )
 
 
 class _Chooser:
-    """Integer and value choices on Hypothesis' data, as cheaply as Hypothesis allows.
+    """The choices of one program, drawn through Hypothesis's public ``draw``.
 
-    A program takes ~80 choices; drawing them through ``data.draw(st.integers(...))`` costs
-    about three times as much as the choice itself, so integers go straight to
-    ``draw_integer`` where this Hypothesis has it.
+    Integer strategies are made once per range and reused: a program takes ~80 choices.
     """
 
-    def __init__(self, data: Any, value_strategy: st.SearchStrategy[float] | None) -> None:
-        self.data = data
+    def __init__(self, draw: Any, value_strategy: st.SearchStrategy[float] | None) -> None:
+        self.draw = draw
         self.value_strategy = value_strategy
         self.pool: list[float] = []
-        direct = getattr(data, "draw_integer", None)
-        self._direct: Any = direct if callable(direct) else None
-        start, stop = getattr(data, "start_span", None), getattr(data, "stop_span", None)
-        self._spans = (start, stop) if callable(start) and callable(stop) else None
 
-    def start_node(self) -> None:
-        """Open a span around one node's choices, so the shrinker can delete the node whole."""
-        if self._spans is not None:
-            self._spans[0](_NODE_LABEL)
-
-    def stop_node(self, *, discard: bool = False) -> None:
-        """Close the node's span (``discard`` when the node was not added)."""
-        if self._spans is not None:
-            self._spans[1](discard=discard)
+    def using(self, draw: Any) -> _Chooser:
+        """The same choices (and pool of values) through another ``draw`` (a nested span)."""
+        other = _Chooser(draw, self.value_strategy)
+        other.pool = self.pool
+        return other
 
     def integer(self, low: int, high: int) -> int:
         """An integer in [low, high], shrinking towards low."""
         if high <= low:
             return low
-        if self._direct is not None:
-            return int(self._direct(low, high))
-        return int(self.data.draw(st.integers(low, high)))
+        return int(self.draw(_integers(low, high)))
 
     def percent(self) -> int:
         """0..99, shrinking towards 0."""
@@ -189,172 +173,167 @@ class _Chooser:
     def value(self) -> float:
         """An input or constant value; equal values in distinct nodes come from the pool."""
         if self.value_strategy is not None:
-            x = float(self.data.draw(self.value_strategy))
+            x = float(self.draw(self.value_strategy))
         else:
             kind = self.integer(0, 7)
             if kind <= 2:
                 x = _TABLE[self.integer(0, len(_TABLE) - 1)]
             elif kind <= 6 or not self.pool:
-                x = float(self.data.draw(_FINITE))
+                x = float(self.draw(_FINITE))
             else:
                 x = self.pool[self.integer(0, len(self.pool) - 1)]
         self.pool.append(x)
         return x
 
 
+@functools.lru_cache(maxsize=4096)
+def _integers(low: int, high: int) -> st.SearchStrategy[int]:
+    return st.integers(low, high)
+
+
 _TABLE = SPECIAL_VALUES + LARGE_VALUES
-_NODE_LABEL = 0x6D6963726F677261  # any fixed 64-bit label: "one node" for the shrinker
 Candidate = tuple[str, str, Op]
 
 
-class _ProgramStrategy(st.SearchStrategy[Program]):
-    """The strategy behind programs(): one pass, node by node, values computed as drawn."""
+@dataclass
+class _Shape:
+    """The validated options of one ``programs()`` strategy."""
 
-    def __init__(
-        self,
-        by_form: dict[str, list[Candidate]],
-        min_inputs: int,
-        max_inputs: int,
-        max_nodes: int,
-        constants: float,
-        reuse: float,
-        kinks: bool,
-        nonfinite: bool,
-        combine: int,
-        backward_passes: int,
-        value_strategy: st.SearchStrategy[float] | None,
-    ) -> None:
-        super().__init__()
-        self.by_form = by_form
-        self.min_inputs = min_inputs
-        self.max_inputs = min(max_inputs, max_nodes)
-        self.max_nodes = max_nodes
-        self.const_percent = round(constants * 100)
-        self.reuse_percent = round(reuse * 100)
-        self.kinks = kinks
-        self.nonfinite = nonfinite
-        self.combine = combine
-        self.backward_passes = backward_passes
-        self.value_strategy = value_strategy
-        self.const_forms = [form for form in ("vc", "cv") if by_form[form]]
-        self.plain_shapes = [form for form in ("v", "vv") if by_form[form]]
+    by_form: dict[str, list[Candidate]]
+    min_inputs: int
+    max_inputs: int
+    max_nodes: int
+    const_percent: int
+    reuse_percent: int
+    kinks: bool
+    nonfinite: bool
+    combine: int
+    backward_passes: int
+    value_strategy: st.SearchStrategy[float] | None
+    const_forms: list[str] = field(default_factory=list)
+    plain_shapes: list[str] = field(default_factory=list)
 
-    def __repr__(self) -> str:
-        return f"programs(max_nodes={self.max_nodes}, ...)"
+    def __post_init__(self) -> None:
+        self.max_inputs = min(self.max_inputs, self.max_nodes)
+        self.const_forms = [form for form in ("vc", "cv") if self.by_form[form]]
+        self.plain_shapes = [form for form in ("v", "vv") if self.by_form[form]]
 
-    def _offer(self, candidates: list[Candidate], a: float, b: float) -> list[Candidate]:
+    def offer(self, candidates: list[Candidate], a: float, b: float) -> list[Candidate]:
+        """The candidates valid on (a, b) (all of them for nonfinite programs)."""
         if self.nonfinite:
             return candidates
         kinks = self.kinks
         return [c for c in candidates if variant_is_valid(c[2], c[1], a, b, kinks=kinks)]
 
-    def _step(
-        self,
-        choose: _Chooser,
-        nodes: list[Node],
-        vals: list[float],
-        value_nodes: list[int],
-        used: list[bool],
-    ) -> bool:
-        """Draw one op node (and maybe a constant); False when nothing valid was drawn."""
-        integer = choose.integer
-        max_nodes = self.max_nodes
-        by_form = self.by_form
-        plain_shapes = self.plain_shapes
-        const_forms = self.const_forms
-        # One choice picks the shape: constants on either side, else unary or Value-Value.
-        roll = choose.percent()
-        if const_forms and roll < self.const_percent and len(nodes) + 2 <= max_nodes:
-            shape = const_forms[roll % len(const_forms)]
-        elif plain_shapes:
-            shape = plain_shapes[roll % len(plain_shapes)]
+
+class _Draft:
+    """A program under construction: nodes, their float64 values, which are used."""
+
+    def __init__(self, shape: _Shape, choose: _Chooser) -> None:
+        self.shape = shape
+        self.choose = choose
+        self.nodes: list[Node] = []
+        self.vals: list[float] = []
+        self.value_nodes: list[int] = []
+        self.used: set[int] = set()
+
+    def leaf(self, op: str, x: float) -> int:
+        """Append an input or a constant."""
+        if op == "input":
+            self.value_nodes.append(len(self.nodes))
+        self.nodes.append(Node(op, value=x))
+        self.vals.append(x)
+        return len(self.nodes) - 1
+
+    def apply(self, name: str, op: Op, args: tuple[int, ...], a: float, b: float) -> int:
+        """Append an op node on earlier nodes."""
+        self.used.update(args)
+        self.value_nodes.append(len(self.nodes))
+        self.nodes.append(Node(name, args))
+        self.vals.append(py_value(op, a, b))
+        return len(self.nodes) - 1
+
+
+@st.composite
+def _op_node(draw: Any, draft: _Draft) -> bool:
+    """Draw one op node (and maybe a constant) onto ``draft``; False when nothing valid was drawn.
+
+    One ``draw`` per node, so Hypothesis's shrinker can delete a node as a whole.
+    """
+    shape = draft.shape
+    choose = draft.choose.using(draw)
+    integer = choose.integer
+    nodes, vals, value_nodes = draft.nodes, draft.vals, draft.value_nodes
+    # One choice picks the shape: constants on either side, else unary or Value-Value.
+    roll = choose.percent()
+    if shape.const_forms and roll < shape.const_percent and len(nodes) + 2 <= shape.max_nodes:
+        form = shape.const_forms[roll % len(shape.const_forms)]
+    elif shape.plain_shapes:
+        form = shape.plain_shapes[roll % len(shape.plain_shapes)]
+    else:
+        return False
+    # Operands are offsets back from the most recent node: recent results get reused.
+    ia = value_nodes[-1 - integer(0, len(value_nodes) - 1)]
+    a = vals[ia]
+    const_value: float | None = None
+    if form == "v":
+        b = 0.0
+        args: tuple[int, ...] = (ia,)
+    elif form == "vv":
+        pick = integer(0, len(value_nodes) - 1 + shape.reuse_percent // 10)
+        ib = value_nodes[-1 - pick] if pick < len(value_nodes) else ia
+        b = vals[ib]
+        args = (ia, ib)
+    else:
+        const_value = choose.value()
+        if form == "vc":
+            b = const_value
+            args = (ia, len(nodes))
         else:
-            return False
-        # Operands are offsets back from the most recent node: recent results get reused.
-        ia = value_nodes[-1 - integer(0, len(value_nodes) - 1)]
-        a = vals[ia]
-        const_value: float | None = None
-        if shape == "v":
-            b = 0.0
-            args: tuple[int, ...] = (ia,)
-        elif shape == "vv":
-            pick = integer(0, len(value_nodes) - 1 + self.reuse_percent // 10)
-            ib = value_nodes[-1 - pick] if pick < len(value_nodes) else ia
-            b = vals[ib]
-            args = (ia, ib)
-        else:
-            const_value = choose.value()
-            if shape == "vc":
-                b = const_value
-                args = (ia, len(nodes))
-            else:
-                a, b = const_value, a
-                args = (len(nodes), ia)
-        candidates = self._offer(by_form[shape], a, b)
-        if self.kinks:
-            # On a kink point, take the kinked op: that is what the kinks check is for.
-            candidates = [c for c in candidates if c[2].kink(a, b)] or candidates
-        if not candidates:
-            return False
-        name, _, op = candidates[integer(0, len(candidates) - 1)]
-        if const_value is not None:
-            nodes.append(Node("const", value=const_value))
-            vals.append(const_value)
-        for j in args:
-            used[j] = True
-        value_nodes.append(len(nodes))
-        nodes.append(Node(name, args))
-        vals.append(py_value(op, a, b))
-        return True
-
-    def do_draw(self, data: Any) -> Program:
-        """Draw one program."""
-        choose = _Chooser(data, self.value_strategy)
-        integer = choose.integer
-        max_nodes = self.max_nodes
-        nodes: list[Node] = []
-        vals: list[float] = []
-        value_nodes: list[int] = []
-        used = [False] * (max_nodes + self.combine + 1)
-        for _ in range(integer(self.min_inputs, self.max_inputs)):
-            x = choose.value()
-            value_nodes.append(len(nodes))
-            nodes.append(Node("input", value=x))
-            vals.append(x)
-
-        by_form = self.by_form
-        room = max_nodes - len(nodes)
-        for _ in range(integer(min(1, room), room)):
-            if len(nodes) >= max_nodes:
-                break
-            choose.start_node()
-            added = self._step(choose, nodes, vals, value_nodes, used)
-            choose.stop_node(discard=not added)
-
-        # Several intermediate results combined into the output, so all their gradients flow.
-        binary_vv = by_form["vv"]
-        sinks = [i for i in value_nodes if not used[i] and nodes[i].op != "input"]
-        output = value_nodes[-1]
-        if self.combine and binary_vv and len(sinks) > 1:
-            acc = sinks[-1]
-            for other in reversed(sinks[-self.combine : -1]):
-                a, b = vals[other], vals[acc]
-                candidates = self._offer(binary_vv, a, b)
-                if not candidates:
-                    continue
-                name, _, op = candidates[integer(0, len(candidates) - 1)]
-                nodes.append(Node(name, (other, acc)))
-                vals.append(py_value(op, a, b))
-                acc = len(nodes) - 1
-            output = acc
-        return Program(tuple(nodes), output, self.backward_passes)
+            a, b = const_value, a
+            args = (len(nodes), ia)
+    candidates = shape.offer(shape.by_form[form], a, b)
+    if shape.kinks:
+        # On a kink point, take the kinked op: that is what the kinks check is for.
+        candidates = [c for c in candidates if c[2].kink(a, b)] or candidates
+    if not candidates:
+        return False
+    name, _, op = candidates[integer(0, len(candidates) - 1)]
+    if const_value is not None:
+        draft.leaf("const", const_value)
+    draft.apply(name, op, args, a, b)
+    return True
 
 
-class _DrawAdapter:
-    """Gives composite strategies the chooser's ``data.draw`` shape."""
+@st.composite
+def _programs(draw: Any, shape: _Shape) -> Program:
+    """The strategy behind programs(): one pass, node by node, values computed as drawn."""
+    choose = _Chooser(draw, shape.value_strategy)
+    draft = _Draft(shape, choose)
+    for _ in range(choose.integer(shape.min_inputs, shape.max_inputs)):
+        draft.leaf("input", choose.value())
+    room = shape.max_nodes - len(draft.nodes)
+    for _ in range(choose.integer(min(1, room), room)):
+        if len(draft.nodes) >= shape.max_nodes:
+            break
+        draw(_op_node(draft))
 
-    def __init__(self, draw: Any) -> None:
-        self.draw = draw
+    # Several intermediate results combined into the output, so all their gradients flow.
+    nodes, vals = draft.nodes, draft.vals
+    binary_vv = shape.by_form["vv"]
+    sinks = [i for i in draft.value_nodes if i not in draft.used and nodes[i].op != "input"]
+    output = draft.value_nodes[-1]
+    if shape.combine and binary_vv and len(sinks) > 1:
+        acc = sinks[-1]
+        for other in reversed(sinks[-shape.combine : -1]):
+            a, b = vals[other], vals[acc]
+            candidates = shape.offer(binary_vv, a, b)
+            if not candidates:
+                continue
+            name, _, op = candidates[choose.integer(0, len(candidates) - 1)]
+            acc = draft.apply(name, op, (other, acc), a, b)
+        output = acc
+    return Program(tuple(nodes), output, shape.backward_passes)
 
 
 def deep_programs(
@@ -367,8 +346,8 @@ def deep_programs(
 
     Hypothesis draws a short repeating pattern of steps (unary ops, ops with a constant, ops on the
     previous node and itself or an input); the pattern is unrolled ``depth`` times, replacing a
-    step by a damping step (tanh, sigmoid, x * 0.5) wherever it would leave its domain or make the
-    gradient overflow, so values and gradients stay finite all the way down.
+    step by a damping step (a bounded function such as tanh, or x * 0.5) wherever it would leave
+    its domain or make the gradient overflow, so values and gradients stay finite all the way.
     """
     variants = normalize_variants(ops)
     depth = _check_int("depth", depth, 1)
@@ -376,10 +355,11 @@ def deep_programs(
     usable = [(n, f, OPS[n]) for n, f in variants if f in ("v", "vc", "vv")]
     if not usable:
         raise InvalidArgument(f"ops={ops!r} has no unary, v-const or v-v op to chain")
+    # Steps that keep a chain finite: bounded functions (tanh), halving by a constant (x * 0.5).
     dampers = [
         (n, f, OPS[n])
         for n, f in variants
-        if (n, f) in (("tanh", "v"), ("sigmoid", "v"), ("mul", "vc"))
+        if (f == "v" and OPS[n].bounded) or (f == "vc" and OPS[n].contraction is not None)
     ]
     return _deep(usable, dampers, depth, max_pattern)
 
@@ -392,7 +372,7 @@ def _deep(
     depth: int,
     max_pattern: int,
 ) -> Program:
-    choose = _Chooser(_DrawAdapter(draw), None)
+    choose = _Chooser(draw, None)
     start = choose.value()
     second = choose.value()
     pattern: list[_Step] = []
@@ -401,7 +381,7 @@ def _deep(
         const = 0.5 + draw(st.integers(0, 7)) * 0.25 if form == "vc" else 0.0
         with_input = form == "vv" and draw(st.booleans())
         pattern.append(_Step(name, form, op, const, with_input))
-    fallbacks = [_Step(name, form, op, 0.5, False) for name, form, op in dampers]
+    fallbacks = [_Step(name, form, op, op.contraction or 0.0, False) for name, form, op in dampers]
     nodes = [Node("input", value=start), Node("input", value=second)]
     current, y = 0, start
     log_grad = min_prefix = 0.0

@@ -24,11 +24,10 @@ differences among numbers near the subnormal range.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from conformance.backends.base import Evaluation
-from conformance.ops import OPS, denominator_is_ambiguous
+from conformance.ops import OPS, REL, ambiguous_zero
 from conformance.program import Program
 
 __all__ = [
@@ -45,7 +44,6 @@ __all__ = [
     "undetermined",
 ]
 
-REL = 2.0**-36
 ABS = 2.0**-1000
 UNDERFLOW = 2.0**-1021
 """Every computed number may carry an absolute error of 2**-1074 = 2**-53 * UNDERFLOW from
@@ -124,23 +122,25 @@ def scales(
             sb = 0.0
         pa, pb = op.partials_at(a, b, y)
         s = abs(y) + UNDERFLOW + _times(_magnitude(pa), sa) + _times(_magnitude(pb), sb)
-        if op_name in _DIVIDES and denominator_is_ambiguous(b, sb):
-            s = math.inf  # a denominator that may be 0: the quotient may be anything, or inf
-        elif op_name == "log" and denominator_is_ambiguous(a, sa):
-            s = math.inf
-        elif (sa or sb) and _beyond_first_order(op_name, a, b, sa, sb):
+        ambiguous = op.ambiguous_operands
+        if ambiguous and (
+            (0 in ambiguous and ambiguous_zero(a, sa)) or (1 in ambiguous and ambiguous_zero(b, sb))
+        ):
+            s = math.inf  # a denominator (or log's operand) that may be 0: anything, or inf
+        elif (sa or sb) and op.first_order_breaks(a, b, REL * sa, REL * sb):
+            # v ** w with w = -87 +- 1e17 (after a cancellation) may be 0, 1 or inf in float64:
+            # first-order error analysis around the oracle's point says nothing there.
             s = math.inf
             extras[i] = (math.inf, math.inf)
             partials[i] = (pa, pb)
             fwd[i] = s
             continue
-        elif op_name in _MULTIPLIES:
+        elif op.bilinear:
             s += REL * _times(sa, sb)  # the second-order term of (a + da) * (b + db)
         fwd[i] = s
         partials[i] = (pa, pb)
         extras[i] = op.partial_scales_at(a, b, y, sa, sb)
-        if op_name in _AMPLIFIES:
-            amplified[i] = _amplification(op_name, a, b)
+        amplified[i] = op.amplification(a, b)
 
     # Backward: adjoint magnitude bound A and adjoint error scale E.
     adj = [0.0] * n
@@ -176,57 +176,6 @@ def scales(
         {i: adj[i] + err[i] for i in program.inputs},
         fragile,
     )
-
-
-_DIVIDES = frozenset(("div", "idiv"))
-_AMPLIFIES = _DIVIDES | {"pow"}
-_MULTIPLIES = frozenset(("mul", "imul"))
-_SMOOTH_ABSOLUTE = frozenset(("exp", "tanh", "sigmoid"))
-
-FIRST_ORDER_LIMIT = 2.0**-20
-"""Operand error (absolute for exp/tanh/sigmoid, relative otherwise) beyond which the
-first-order bound is no longer an upper bound: the result's scale is then infinite."""
-
-
-def _beyond_first_order(op_name: str, a: float, b: float, sa: float, sb: float) -> bool:
-    """Whether the operands' error bounds (REL * scale) are too large for a linear model.
-
-    ``v ** w`` with w = -87 +- 1e17 (after a cancellation) may be 0, 1 or inf in float64:
-    first-order error analysis around the oracle's point says nothing there.
-    """
-    da, db = REL * sa, REL * sb
-    limit = FIRST_ORDER_LIMIT
-    if op_name in _SMOOTH_ABSOLUTE:
-        return da > limit
-    if op_name == "log" or op_name in _DIVIDES:
-        x, dx = (a, da) if op_name == "log" else (b, db)
-        return dx > limit * abs(x)
-    if op_name == "pow":
-        if da and (a == 0.0 or abs(b) * da > limit * abs(a)):
-            return True
-        return bool(db) and (a <= 0.0 or abs(math.log(a)) * db > limit)
-    return False
-
-
-def _amplification(op_name: str, a: float, b: float) -> tuple[float, float]:
-    """How much a backward rule may scale an underflowed ``adjoint * first factor`` product.
-
-    torch's ``c / v`` backward is ``(g * c) * (r * r)`` with r = 1/v: when ``g * c`` underflows,
-    its 2**-1075 is multiplied by 1/v**2. pow's is ``(g * b) * a**(b-1)``, and
-    ``(g * y) * log(a)`` for the exponent.
-    """
-    if op_name == "pow":
-        amp_a = _safe_abs(lambda: math.pow(abs(a), b - 1.0)) if a != 0.0 else math.inf
-        amp_b = _safe_abs(lambda: math.log(a)) if a > 0.0 else 0.0
-        return (amp_a, amp_b)
-    return (0.0, _safe_abs(lambda: (1.0 / b) / b))
-
-
-def _safe_abs(f: Callable[[], float]) -> float:
-    try:
-        return _magnitude(f())
-    except (ArithmeticError, ValueError):
-        return math.inf
 
 
 def undetermined(expected: float, scale: float) -> bool:

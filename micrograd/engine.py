@@ -1,8 +1,9 @@
 """A scalar autograd engine: micrograd's ``Value``, exact to PyTorch float64 and fast.
 
-Each op below is a forward computation that records its children, its op and its derivative rule;
-the rules themselves form one table (``# Derivative rules``), one small function per op, written as
-PyTorch's own derivative formulas (``derivatives.yaml``), conventions at kinks and poles included.
+Each op below is its forward computation, which records the node's children, op label and
+derivative rule, followed directly by that rule (``_backward_<op>``, a plain method called on the
+output node): the derivative written as PyTorch's own formula (``derivatives.yaml``), conventions
+at kinks and poles included. Fused n-ary nodes (``sum``, ``linear``) come last, then ``backward``.
 Values and gradients agree with torch float64 to the last bit, or within a few units in the last
 place where torch's vectorised CPU kernels round differently from the correctly rounded libm.
 
@@ -152,49 +153,71 @@ class Value:
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
-    # --- arithmetic -------------------------------------------------------------------------------
+    # --- arithmetic: each op, then its derivative rule -------------------------------------------
 
     def __add__(self, other: Value | Number) -> Value:
         o = _operand(other)
         if o is None:
             return NotImplemented
-        return _node(self.data + o.data, (self, o), "+", _d_add)
+        return _node(self.data + o.data, (self, o), "+", Value._backward_add)
 
     def __radd__(self, other: Number) -> Value:
         o = _operand(other)
         if o is None:
             return NotImplemented
-        return _node(o.data + self.data, (o, self), "+", _d_add)
+        return _node(o.data + self.data, (o, self), "+", Value._backward_add)
+
+    def _backward_add(self) -> None:
+        a, b = self._prev
+        a.grad += self.grad
+        b.grad += self.grad
 
     def __sub__(self, other: Value | Number) -> Value:
         o = _operand(other)
         if o is None:
             return NotImplemented
-        return _node(self.data - o.data, (self, o), "-", _d_sub)
+        return _node(self.data - o.data, (self, o), "-", Value._backward_sub)
 
     def __rsub__(self, other: Number) -> Value:
         o = _operand(other)
         if o is None:
             return NotImplemented
-        return _node(o.data - self.data, (o, self), "-", _d_sub)
+        return _node(o.data - self.data, (o, self), "-", Value._backward_sub)
+
+    def _backward_sub(self) -> None:
+        a, b = self._prev
+        a.grad += self.grad
+        b.grad += -self.grad
 
     def __mul__(self, other: Value | Number) -> Value:
         o = _operand(other)
         if o is None:
             return NotImplemented
-        return _node(self.data * o.data, (self, o), "*", _d_mul)
+        return _node(self.data * o.data, (self, o), "*", Value._backward_mul)
 
     def __rmul__(self, other: Number) -> Value:
         o = _operand(other)
         if o is None:
             return NotImplemented
-        return _node(o.data * self.data, (o, self), "*", _d_mul)
+        return _node(o.data * self.data, (o, self), "*", Value._backward_mul)
+
+    def _backward_mul(self) -> None:
+        a, b = self._prev
+        g = self.grad
+        a.grad += g * b.data
+        b.grad += g * a.data
 
     def __truediv__(self, other: Value | Number) -> Value:
         o = _operand(other)
         if o is None:
             return NotImplemented
-        return _node(_div(self.data, o.data), (self, o), "/", _d_div)
+        return _node(_div(self.data, o.data), (self, o), "/", Value._backward_div)
+
+    def _backward_div(self) -> None:
+        a, b = self._prev
+        g = self.grad
+        a.grad += _div(g, b.data)
+        b.grad += -g * _div(_div(a.data, b.data), b.data)
 
     def __rtruediv__(self, other: Number) -> Value:
         # torch evaluates `c / x` as `reciprocal(x) * c`; mirroring it keeps its rounding.
@@ -203,19 +226,29 @@ class Value:
             return NotImplemented
         return self.reciprocal() * o
 
+    def reciprocal(self) -> Value:
+        """``1 / self``."""
+        return _node(_div(1.0, self.data), (self,), "reciprocal", Value._backward_reciprocal)
+
+    def _backward_reciprocal(self) -> None:
+        self._prev[0].grad += -self.grad * (self.data * self.data)
+
     def __neg__(self) -> Value:
-        return _node(-self.data, (self,), "neg", _d_neg)
+        return _node(-self.data, (self,), "neg", Value._backward_neg)
+
+    def _backward_neg(self) -> None:
+        self._prev[0].grad += -self.grad
 
     def __pos__(self) -> Value:
         return self
 
     def __pow__(self, other: Value | Number) -> Value:
         if isinstance(other, Value):
-            return _node(_pow(self.data, other.data), (self, other), "**", _d_pow)
+            return _node(_pow(self.data, other.data), (self, other), "**", Value._backward_pow)
         if isinstance(other, bool) or not isinstance(other, (int, float)):
             return NotImplemented
         e = _to_float(other, "the exponent")
-        out = _node(_pow_scalar(self.data, e), (self,), f"**{other}", _d_pow_scalar)
+        out = _node(_pow_scalar(self.data, e), (self,), f"**{other}", Value._backward_pow_scalar)
         out._aux = e
         return out
 
@@ -223,33 +256,63 @@ class Value:
         o = _operand(other)
         if o is None:
             return NotImplemented
-        return _node(_pow(o.data, self.data), (o, self), "**", _d_pow)
+        return _node(_pow(o.data, self.data), (o, self), "**", Value._backward_pow)
 
-    def reciprocal(self) -> Value:
-        """``1 / self``."""
-        return _node(_div(1.0, self.data), (self,), "reciprocal", _d_reciprocal)
+    def _backward_pow(self) -> None:
+        a, b = self._prev
+        g = self.grad
+        if b.data != 0.0:
+            a.grad += g * (b.data * _pow(a.data, b.data - 1.0))
+        # torch masks the partial, not the product: at 0 ** (y >= 0) it adds g * 0 (nan if g is inf)
+        b.grad += g * (0.0 if a.data == 0.0 and b.data >= 0.0 else self.data * _log(a.data))
 
-    # --- functions --------------------------------------------------------------------------------
+    def _backward_pow_scalar(self) -> None:
+        e = self._aux
+        if e != 0.0:  # torch: the derivative of x ** 0 is 0 everywhere, 0 ** -1 included
+            x = self._prev[0]
+            x.grad += self.grad * (e * _pow_scalar(x.data, e - 1.0))
+
+    # --- functions: each, then its derivative rule -----------------------------------------------
 
     def exp(self) -> Value:
         """``e ** self``."""
-        return _node(_exp(self.data), (self,), "exp", _d_exp)
+        return _node(_exp(self.data), (self,), "exp", Value._backward_exp)
+
+    def _backward_exp(self) -> None:
+        self._prev[0].grad += self.grad * self.data
 
     def log(self) -> Value:
         """The natural logarithm; -inf at 0 and nan below, like torch."""
-        return _node(_log(self.data), (self,), "log", _d_log)
+        return _node(_log(self.data), (self,), "log", Value._backward_log)
+
+    def _backward_log(self) -> None:
+        x = self._prev[0]
+        x.grad += _div(self.grad, x.data)
 
     def tanh(self) -> Value:
         """The hyperbolic tangent (stable: ``tanh(1000) == 1.0``)."""
-        return _node(math.tanh(self.data), (self,), "tanh", _d_tanh)
+        return _node(math.tanh(self.data), (self,), "tanh", Value._backward_tanh)
+
+    def _backward_tanh(self) -> None:
+        t = self.data
+        # (1 - t)(1 + t), not 1 - t*t: exact where |t| is near 1 (torch gets there with an fma).
+        self._prev[0].grad += self.grad * ((1.0 - t) * (1.0 + t))
 
     def relu(self) -> Value:
         """``max(self, 0)``; its derivative at 0 is 0, as in torch."""
-        return _node(_relu(self.data), (self,), "relu", _d_relu)
+        return _node(_relu(self.data), (self,), "relu", Value._backward_relu)
+
+    def _backward_relu(self) -> None:
+        if not self.data <= 0.0:  # torch's threshold_backward: no gradient where the result is <= 0
+            self._prev[0].grad += self.grad
 
     def sigmoid(self) -> Value:
         """The logistic function ``1 / (1 + exp(-self))``."""
-        return _node(_sigmoid(self.data), (self,), "sigmoid", _d_sigmoid)
+        return _node(_sigmoid(self.data), (self,), "sigmoid", Value._backward_sigmoid)
+
+    def _backward_sigmoid(self) -> None:
+        y = self.data
+        self._prev[0].grad += self.grad * (1.0 - y) * y
 
     # --- fused n-ary primitives -------------------------------------------------------------------
 
@@ -257,7 +320,12 @@ class Value:
     def sum(terms: Iterable[Value | Number]) -> Value:
         """The sum of ``terms`` as one node (numbers among them are constants)."""
         children = _values(terms, "Value.sum(terms)")
-        return _node(math.fsum(c.data for c in children), children, "sum", _d_sum)
+        return _node(math.fsum(c.data for c in children), children, "sum", Value._backward_sum)
+
+    def _backward_sum(self) -> None:
+        g = self.grad
+        for child in self._prev:
+            child.grad += g
 
     @staticmethod
     def linear(
@@ -324,6 +392,26 @@ class Value:
             out._aux = 0.0
             outs.append(out)
         return outs
+
+    def _backward_linear(self) -> None:
+        self._push_linear(self.grad)
+
+    def _backward_linear_relu(self) -> None:
+        if not self.data <= 0.0:  # a dead neuron passes nothing back, as relu alone would
+            self._push_linear(self.grad)
+
+    def _backward_linear_tanh(self) -> None:
+        t = self.data
+        self._push_linear(self.grad * ((1.0 - t) * (1.0 + t)))
+
+    def _push_linear(self, g: float) -> None:
+        """The derivative of ``b + sum(w * x)``, given d(loss)/d(b + sum(w * x)) = ``g``."""
+        prev = self._prev
+        n = (len(prev) - 1) // 2
+        prev[0].grad += g
+        for w, x in zip(prev[1 : n + 1], prev[n + 1 :], strict=True):
+            w.grad += g * x.data
+            x.grad += g * w.data
 
     # --- backpropagation --------------------------------------------------------------------------
 
@@ -421,116 +509,6 @@ def _topological_order(root: Value) -> tuple[list[Value], set[Value]]:
             order.append(node)
     return order, carried
 
-# -------------------------------------------------------------------------------------------------
-# Derivative rules: one per op. Each adds d(out)/d(child) * out.grad into its children's grads,
-# in the form of PyTorch's derivative formula for that op (tools/autograd/derivatives.yaml).
-# -------------------------------------------------------------------------------------------------
-
-
-def _d_add(out: Value) -> None:
-    a, b = out._prev
-    a.grad += out.grad
-    b.grad += out.grad
-
-
-def _d_sub(out: Value) -> None:
-    a, b = out._prev
-    a.grad += out.grad
-    b.grad += -out.grad
-
-
-def _d_mul(out: Value) -> None:
-    a, b = out._prev
-    g = out.grad
-    a.grad += g * b.data
-    b.grad += g * a.data
-
-
-def _d_div(out: Value) -> None:
-    a, b = out._prev
-    g = out.grad
-    a.grad += _div(g, b.data)
-    b.grad += -g * _div(_div(a.data, b.data), b.data)
-
-
-def _d_neg(out: Value) -> None:
-    out._prev[0].grad += -out.grad
-
-
-def _d_reciprocal(out: Value) -> None:
-    out._prev[0].grad += -out.grad * (out.data * out.data)
-
-
-def _d_pow_scalar(out: Value) -> None:
-    e = out._aux
-    if e != 0.0:  # torch: the derivative of x ** 0 is 0 everywhere, 0 ** -1 included
-        x = out._prev[0]
-        x.grad += out.grad * (e * _pow_scalar(x.data, e - 1.0))
-
-
-def _d_pow(out: Value) -> None:
-    a, b = out._prev
-    g = out.grad
-    if b.data != 0.0:
-        a.grad += g * (b.data * _pow(a.data, b.data - 1.0))
-    # torch masks the partial, not the product: at 0 ** (y >= 0) it adds g * 0 (nan if g is inf)
-    b.grad += g * (0.0 if a.data == 0.0 and b.data >= 0.0 else out.data * _log(a.data))
-
-
-def _d_exp(out: Value) -> None:
-    out._prev[0].grad += out.grad * out.data
-
-
-def _d_log(out: Value) -> None:
-    x = out._prev[0]
-    x.grad += _div(out.grad, x.data)
-
-
-def _d_tanh(out: Value) -> None:
-    t = out.data
-    # (1 - t)(1 + t), not 1 - t*t: exact where |t| is near 1 (torch gets there with an fma).
-    out._prev[0].grad += out.grad * ((1.0 - t) * (1.0 + t))
-
-
-def _d_relu(out: Value) -> None:
-    if not out.data <= 0.0:  # torch's threshold_backward: no gradient where the result is <= 0
-        out._prev[0].grad += out.grad
-
-
-def _d_sigmoid(out: Value) -> None:
-    y = out.data
-    out._prev[0].grad += out.grad * (1.0 - y) * y
-
-
-def _d_sum(out: Value) -> None:
-    g = out.grad
-    for child in out._prev:
-        child.grad += g
-
-
-def _d_linear(out: Value) -> None:
-    _push_linear(out, out.grad)
-
-
-def _d_linear_relu(out: Value) -> None:
-    if not out.data <= 0.0:  # a dead neuron passes nothing back, as relu alone would
-        _push_linear(out, out.grad)
-
-
-def _d_linear_tanh(out: Value) -> None:
-    t = out.data
-    _push_linear(out, out.grad * ((1.0 - t) * (1.0 + t)))
-
-
-def _push_linear(out: Value, g: float) -> None:
-    """The derivative of ``b + sum(w * x)``, given d(loss)/d(b + sum(w * x)) = ``g``."""
-    prev = out._prev
-    n = (len(prev) - 1) // 2
-    prev[0].grad += g
-    for w, x in zip(prev[1 : n + 1], prev[n + 1 :], strict=True):
-        w.grad += g * x.data
-        x.grad += g * w.data
-
 
 def _relu(x: float) -> float:
     return 0.0 if x < 0.0 else x  # torch's clamp keeps -0.0 and nan as they are
@@ -538,7 +516,7 @@ def _relu(x: float) -> float:
 
 # activation name -> (op label, forward function applied to the pre-activation, derivative rule)
 _ACTIVATIONS: dict[str, tuple[str, Callable[[float], float] | None, Rule]] = {
-    "linear": ("linear", None, _d_linear),
-    "relu": ("relu(linear)", _relu, _d_linear_relu),
-    "tanh": ("tanh(linear)", math.tanh, _d_linear_tanh),
+    "linear": ("linear", None, Value._backward_linear),
+    "relu": ("relu(linear)", _relu, Value._backward_linear_relu),
+    "tanh": ("tanh(linear)", math.tanh, Value._backward_linear_tanh),
 }

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from conformance.backends.adapter import AdapterBackend, is_adapter
-from conformance.backends.base import Backend, BackendError, BackendTimeout, Evaluation
+from conformance.backends.base import (
+    Backend,
+    BackendBase,
+    BackendError,
+    BackendTimeout,
+    Evaluation,
+    as_backend,
+)
 from conformance.backends.python import PythonValueBackend
+from conformance.targets import Located, is_path, locate_file, split_target
 
 __all__ = [
     "DEFAULT_TARGET",
     "Backend",
+    "BackendBase",
     "BackendError",
     "BackendTimeout",
     "Evaluation",
@@ -31,7 +41,7 @@ class TargetError(Exception):
     """The target could not be loaded or is not something the harness can check (exit 2)."""
 
 
-def load_backend(target: Any = None) -> Backend:
+def load_backend(target: Any = None) -> BackendBase:
     """Turn a TARGET (string, Value class, adapter, or Backend) into a Backend.
 
     Strings are ``package.module:Attr`` or ``path/to/file.py:Attr`` (``Attr`` may be dotted and
@@ -48,7 +58,7 @@ def load_backend(target: Any = None) -> Backend:
     return _as_backend(obj, spec)
 
 
-def _as_backend(obj: Any, spec: str | None) -> Backend:
+def _as_backend(obj: Any, spec: str | None) -> BackendBase:
     label = spec or getattr(obj, "__qualname__", None) or type(obj).__name__
     if isinstance(obj, type):
         if callable(getattr(obj, "leaf", None)):
@@ -62,7 +72,7 @@ def _as_backend(obj: Any, spec: str | None) -> Backend:
             return AdapterBackend(instance, target=spec)
         return PythonValueBackend(obj, name=spec, target=spec)
     if callable(getattr(obj, "run", None)) and isinstance(getattr(obj, "name", None), str):
-        return obj  # type: ignore[no-any-return]
+        return as_backend(obj)
     if is_adapter(obj):
         return AdapterBackend(obj, target=spec)
     raise TargetError(
@@ -71,34 +81,17 @@ def _as_backend(obj: Any, spec: str | None) -> Backend:
     )
 
 
-def _is_path(module_part: str) -> bool:
-    return module_part.endswith(".py") or "/" in module_part or os.sep in module_part
-
-
 def load_object(spec: str) -> Any:
     """Import ``module:attr`` or ``file.py:attr``; TargetError saying what failed."""
-    module_part, _, attr = spec.rpartition(":") if ":" in spec else (spec, "", "Value")
-    # A Windows drive letter ("C:\\x.py") is not a module:attr separator.
-    if len(module_part) == 1 and module_part.isalpha():
-        module_part, attr = spec, "Value"
-    attr = attr or "Value"
+    module_part, attr = split_target(spec)
     if not module_part:
         raise TargetError(
             f"target {spec!r} names no module; expected module:Value or file.py:Value"
         )
-    if _is_path(module_part):
+    if is_path(module_part):
         module = _load_file(module_part, spec)
     else:
-        try:
-            module = importlib.import_module(module_part)
-        except ImportError as exc:
-            raise TargetError(
-                f"cannot import module {module_part!r} of target {spec!r}: {exc}"
-            ) from exc
-        except Exception as exc:
-            raise TargetError(
-                f"importing {module_part!r} of target {spec!r} raised {type(exc).__name__}: {exc}"
-            ) from exc
+        module = _guarded_import(spec, module_part, lambda: importlib.import_module(module_part))
     obj: Any = module
     for part in attr.split("."):
         try:
@@ -112,29 +105,108 @@ def load_object(spec: str) -> Any:
     return obj
 
 
-def _load_file(path_text: str, spec: str) -> Any:
-    path = Path(path_text).expanduser().resolve()
-    if not path.is_file():
+def _guarded_import(spec: str, what: str, load: Callable[[], ModuleType]) -> ModuleType:
+    """``load()``, with any failure of the target's own code as a TargetError naming it."""
+    try:
+        return load()
+    except TargetError:
+        raise
+    except ImportError as exc:
+        raise TargetError(f"cannot import {what!r} of target {spec!r}: {exc}") from exc
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise TargetError(
+            f"importing {what!r} of target {spec!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _load_file(path_text: str, spec: str) -> ModuleType:
+    """A module by file path: by its dotted name from its package's root, or a loose file."""
+    located = locate_file(path_text)
+    if not located.path.is_file():
         raise TargetError(f"file {path_text!r} of target {spec!r} does not exist")
-    # A file loaded by path may import its siblings, as it would when run as a script.
+    if located.module:
+        module = _guarded_import(spec, path_text, lambda: _import_from_root(located))
+    else:
+        module = _guarded_import(spec, path_text, lambda: _exec_loose_file(located.path))
+    origin = getattr(module, "__file__", None)
+    if origin is None or Path(origin).resolve() != located.path:
+        raise TargetError(
+            f"importing {located.module or path_text!r} for target {spec!r} gave {origin!r}, "
+            f"not {str(located.path)!r}"
+        )
+    return module
+
+
+def _import_from_root(located: Located) -> ModuleType:
+    """Import a file inside a package under its dotted name, so relative imports work.
+
+    When a package of the same top-level name is importable from elsewhere (an installed
+    ``micrograd`` beside a fork's), this file's package is imported under a private alias
+    instead, so the target is the file that was named, and nothing installed is shadowed.
+    """
+    top, _, rest = located.module.partition(".")
+    own = located.root / top
+    if _importable_from_elsewhere(top, own) is not True:
+        if str(located.root) not in sys.path:
+            sys.path.insert(0, str(located.root))
+        return importlib.import_module(located.module)
+    alias = _private_name(own)
+    _exec_file(alias, own / "__init__.py", package=True)
+    return importlib.import_module(f"{alias}.{rest}" if rest else alias)
+
+
+def _importable_from_elsewhere(top: str, own: Path) -> bool | None:
+    """Whether ``import top`` finds a package other than ``own`` (None: it finds nothing)."""
+    module = sys.modules.get(top)
+    if module is not None:
+        locations = list(getattr(module, "__path__", None) or [])
+        origin = getattr(module, "__file__", None)
+    else:
+        try:
+            found = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            return None
+        if found is None:
+            return None
+        locations = list(found.submodule_search_locations or [])
+        origin = found.origin
+    if origin:
+        locations.append(str(Path(origin).parent))
+    here = own.resolve()
+    return not any(Path(location).resolve() == here for location in locations)
+
+
+def _exec_loose_file(path: Path) -> ModuleType:
+    """A file outside any package, run under a private name with its folder on sys.path."""
+    # A loose file may import its siblings, as it would when run as a script.
     directory = str(path.parent)
     if directory not in sys.path:
         sys.path.insert(0, directory)
-    name = "_conformance_target_" + "".join(c if c.isalnum() else "_" for c in str(path))
+    return _exec_file(_private_name(path), path, package=False)
+
+
+def _private_name(path: Path) -> str:
+    """A module name for ``path`` that no installed package can have."""
+    return "_conformance_target_" + "".join(c if c.isalnum() else "_" for c in str(path))
+
+
+def _exec_file(name: str, path: Path, *, package: bool) -> ModuleType:
+    """Run ``path`` as module ``name`` (a package whose folder holds its submodules, if asked)."""
     if name in sys.modules:
         return sys.modules[name]
-    module_spec = importlib.util.spec_from_file_location(name, path)
+    locations = [str(path.parent)] if package else None
+    module_spec = importlib.util.spec_from_file_location(
+        name, path, submodule_search_locations=locations
+    )
     if module_spec is None or module_spec.loader is None:
-        raise TargetError(f"cannot load {path_text!r} as a Python module (target {spec!r})")
+        raise TargetError(f"cannot load {str(path)!r} as a Python module")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module
     try:
         module_spec.loader.exec_module(module)
-    except BaseException as exc:
+    except BaseException:
         del sys.modules[name]
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        raise TargetError(
-            f"executing {path_text!r} (target {spec!r}) raised {type(exc).__name__}: {exc}"
-        ) from exc
+        raise
     return module

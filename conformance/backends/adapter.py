@@ -26,11 +26,12 @@ import re
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from conformance.backends.base import BackendError, Evaluation
+from conformance.backends.base import BackendBase, BackendError, Evaluation, build
 from conformance.ops import OPS
 from conformance.program import Program
+from conformance.reproducers.recipes import AdapterRecipe, Recipe
 
-__all__ = ["Adapter", "AdapterBackend", "classify", "is_adapter", "read_number"]
+__all__ = ["Adapter", "AdapterBackend", "classify", "is_adapter", "read_number", "read_numbers"]
 
 _UNSUPPORTED_TYPES = (AttributeError, TypeError, NotImplementedError)
 _UNSUPPORTED_TEXT = re.compile(r"support|implement", re.IGNORECASE)
@@ -72,15 +73,22 @@ def classify(exc: BaseException) -> BackendError:
 
 def read_number(x: Any, what: str) -> float:
     """float(x), or a protocol BackendError saying what was not a number."""
+    if type(x) is float:
+        return x
     try:
         return float(x)
     except Exception as exc:
         raise BackendError(
-            f"{what} is not a number: {x!r} ({type(exc).__name__}: {exc})", kind="protocol"
+            f"{what} is not a number: {x!r:.80} ({type(exc).__name__}: {exc})", kind="protocol"
         ) from None
 
 
-class AdapterBackend:
+def read_numbers(raw: dict[int, Any], what: str) -> dict[int, float]:
+    """Every entry as a float; ``what`` names an entry with ``{}`` for its node index."""
+    return {i: x if type(x) is float else read_number(x, what.format(i)) for i, x in raw.items()}
+
+
+class AdapterBackend(BackendBase):
     """Runs programs through an adapter object."""
 
     def __init__(self, adapter: Any, name: str | None = None, target: str | None = None) -> None:
@@ -92,36 +100,40 @@ class AdapterBackend:
         self.name = name or str(getattr(adapter, "name", type(adapter).__name__))
         self.target = target
         apply = getattr(adapter, "apply", None)
-        self._apply: Callable[..., Any] | None = apply if callable(apply) else None
+        self._calls = {
+            name: _through(apply, name, op.call) if callable(apply) else op.call
+            for name, op in OPS.items()
+        }
 
     def run(self, program: Program) -> Evaluation:
         """Build the program with the adapter, backpropagate, read values and gradients."""
         adapter = self.adapter
-        apply = self._apply
-        built: list[Any] = []
         try:
-            for node in program.nodes:
-                if node.op == "input":
-                    built.append(adapter.leaf(node.value))
-                elif node.op == "const":
-                    built.append(node.value)
-                else:
-                    operands = [built[j] for j in node.args]
-                    result: Any = NotImplemented
-                    if apply is not None:
-                        result = apply(node.op, *operands)
-                    if result is NotImplemented:
-                        result = OPS[node.op].call(*operands)
-                    built.append(result)
+            built = build(program, adapter.leaf, self._calls)
             for _ in range(program.backward_passes):
                 adapter.backward(built[program.output])
-            raw_values = {i: adapter.data(built[i]) for i in program.value_nodes}
-            raw_grads = {i: adapter.grad(built[i]) for i in program.inputs}
+            values = {i: adapter.data(built[i]) for i in program.value_nodes}
+            grads = {i: adapter.grad(built[i]) for i in program.inputs}
         except BackendError:
             raise
         except Exception as exc:
             raise classify(exc) from exc
         return Evaluation(
-            {i: read_number(x, f"value of node {i}") for i, x in raw_values.items()},
-            {i: read_number(x, f"gradient of input {i}") for i, x in raw_grads.items()},
+            read_numbers(values, "value of node {}"), read_numbers(grads, "gradient of input {}")
         )
+
+    def recipe(self) -> Recipe:
+        """The script imports the adapter and drives it the same way."""
+        return AdapterRecipe(self.target or self.name)
+
+
+def _through(
+    apply: Callable[..., Any], name: str, fallback: Callable[..., Any]
+) -> Callable[..., Any]:
+    """Call ``apply(name, *operands)``, falling back to the op table's call on NotImplemented."""
+
+    def call(*operands: Any) -> Any:
+        result = apply(name, *operands)
+        return fallback(*operands) if result is NotImplemented else result
+
+    return call

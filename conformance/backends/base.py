@@ -1,24 +1,37 @@
-"""The Backend protocol, the Evaluation it returns, and the errors a backend run may raise."""
+"""The Backend protocol, the Evaluation it returns, and the errors a backend run may raise.
+
+A *backend* is anything with a ``name`` and a ``run(program)`` method (the ``Backend`` protocol).
+The harness itself only ever handles ``BackendBase`` objects: the bundled backends and oracles
+inherit from it, and ``as_backend`` wraps anything else, so the optional facts about a backend
+(does it enforce its own timeout, how a standalone script loads it, how it is replayed) are
+attributes with defaults, read directly, never probed with ``getattr``.
+"""
 
 from __future__ import annotations
 
 import math
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from conformance.program import Program
+from conformance.reproducers.recipes import HarnessRecipe, Recipe
 
 __all__ = [
     "Backend",
+    "BackendBase",
     "BackendError",
     "BackendTimeout",
     "Evaluation",
+    "OracleBase",
     "TimeLimitExceeded",
+    "as_backend",
+    "as_oracle",
+    "build",
     "time_limit",
 ]
 
@@ -68,6 +81,112 @@ class Backend(Protocol):
     def run(self, program: Program) -> Evaluation:
         """Run ``program`` and return its values and input gradients."""
         ...
+
+
+class BackendBase:
+    """A backend as the harness handles it: ``run`` plus optional facts with defaults."""
+
+    name: str = "backend"
+    target: str | None = None
+    """The TARGET string it was loaded from (``module:Value``, ``file.py:Value``), if any."""
+    description: str = ""
+    """What the report header says about it (defaults to its name)."""
+    handles_timeout: bool = False
+    """It enforces the per-program timeout itself (a subprocess backend kills and restarts its
+    process), so the harness runs it without an in-process alarm."""
+
+    def run(self, program: Program) -> Evaluation:
+        """Run ``program`` and return its values and input gradients."""
+        raise NotImplementedError
+
+    def recipe(self) -> Recipe:
+        """How a standalone reproducer script loads and drives this backend."""
+        if self.target is None:
+            return HarnessRecipe(
+                ["# this backend was passed as an object: load it here", "backend = ..."]
+            )
+        return HarnessRecipe(
+            [
+                "from conformance.backends import load_backend",
+                f"backend = load_backend({self.target!r})",
+            ]
+        )
+
+    def replay_args(self) -> list[str]:
+        """The ``python -m conformance`` arguments that check this backend again."""
+        return [self.target or self.name]
+
+    def close(self) -> None:
+        """Release what the backend holds (a process); the default holds nothing."""
+
+
+class OracleBase(BackendBase):
+    """A trusted evaluator: a backend plus what it can settle."""
+
+    determines_nonfinite_gradients: bool = True
+    """Whether its gradients through inf/nan are torch's exact pattern (else nan: undetermined)."""
+
+    def nn_reference(self, spec: Any, x: Any) -> dict[str, Any] | None:
+        """An MLP's numbers from an independent neural-network library, or None (see checks.nn)."""
+        return None
+
+
+class _Foreign(BackendBase):
+    """Any object with ``name`` and ``run``, given the defaults of a BackendBase."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = str(inner.name)
+        self.description = str(getattr(inner, "description", "") or "")
+        target = getattr(inner, "target", None)
+        self.target = target if isinstance(target, str) else None
+
+    def run(self, program: Program) -> Evaluation:
+        """Delegate to the wrapped object."""
+        return self.inner.run(program)
+
+
+class _ForeignOracle(OracleBase, _Foreign):
+    """An oracle object that is not an OracleBase; it settles what torch settles."""
+
+    def __init__(self, inner: Backend) -> None:
+        _Foreign.__init__(self, inner)
+        determines = getattr(inner, "determines_nonfinite_gradients", True)
+        self.determines_nonfinite_gradients = bool(determines)
+
+
+def as_backend(obj: Backend) -> BackendBase:
+    """``obj`` as a BackendBase (wrapped if it only has ``name`` and ``run``)."""
+    return obj if isinstance(obj, BackendBase) else _Foreign(obj)
+
+
+def as_oracle(obj: Backend) -> OracleBase:
+    """``obj`` as an OracleBase (wrapped if it only has ``name`` and ``run``)."""
+    return obj if isinstance(obj, OracleBase) else _ForeignOracle(obj)
+
+
+def build(
+    program: Program,
+    leaf: Callable[[float], Any],
+    calls: Mapping[str, Callable[..., Any]],
+) -> list[Any]:
+    """Every node of ``program`` built on a backend: leaves through ``leaf``, constants as plain
+    floats, ops through ``calls[op](*operands)``. The one loop every in-process backend runs."""
+    built: list[Any] = []
+    append = built.append
+    for node in program.nodes:
+        op = node.op
+        if op == "input":
+            append(leaf(node.value))  # type: ignore[arg-type]
+        elif op == "const":
+            append(node.value)
+        else:
+            args = node.args
+            if len(args) == 2:
+                append(calls[op](built[args[0]], built[args[1]]))
+            else:
+                append(calls[op](built[args[0]]))
+    return built
 
 
 class TimeLimitExceeded(BaseException):

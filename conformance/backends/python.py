@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.backends.adapter import classify, read_number
-from conformance.backends.base import BackendError, Evaluation
+from conformance.backends.adapter import classify, read_numbers
+from conformance.backends.base import BackendBase, BackendError, Evaluation, build
 from conformance.ops import OPS
 from conformance.program import Program
+from conformance.reproducers.recipes import Recipe, ValueClassRecipe
 
 __all__ = ["PythonValueBackend"]
 
 
-class PythonValueBackend:
+class PythonValueBackend(BackendBase):
     """Runs programs on a Value class with micrograd's API (no adapter code needed)."""
 
     def __init__(
@@ -24,39 +25,26 @@ class PythonValueBackend:
         module = getattr(value_class, "__module__", "?")
         self.name = name or f"{module}:{value_class.__qualname__}"
         self.target = target
+        self._calls = {name: op.call for name, op in OPS.items()}
 
     def run(self, program: Program) -> Evaluation:
         """Build the program from Value objects and operators, call backward(), read the results."""
-        cls = self.value_class
-        calls = {name: op.call for name, op in OPS.items()}
-        built: list[Any] = []
-        append = built.append
         try:
-            for node in program.nodes:
-                op = node.op
-                if op == "input":
-                    append(cls(node.value))
-                elif op == "const":
-                    append(node.value)
-                else:
-                    args = node.args
-                    if len(args) == 2:
-                        append(calls[op](built[args[0]], built[args[1]]))
-                    else:
-                        append(calls[op](built[args[0]]))
+            built: list[Any] = build(program, self.value_class, self._calls)
             out = built[program.output]
             for _ in range(program.backward_passes):
                 out.backward()
-            raw_values = {i: built[i].data for i in program.value_nodes}
-            raw_grads = {i: built[i].grad for i in program.inputs}
+            values = {i: built[i].data for i in program.value_nodes}
+            grads = {i: built[i].grad for i in program.inputs}
         except BackendError:
             raise
         except Exception as exc:
             raise classify(exc) from exc
-        values: dict[int, float] = {}
-        for i, x in raw_values.items():
-            values[i] = x if type(x) is float else read_number(x, f"value of node {i} (.data)")
-        grads: dict[int, float] = {}
-        for i, x in raw_grads.items():
-            grads[i] = x if type(x) is float else read_number(x, f"gradient of input {i} (.grad)")
-        return Evaluation(values, grads)
+        return Evaluation(
+            read_numbers(values, "value of node {} (.data)"),
+            read_numbers(grads, "gradient of input {} (.grad)"),
+        )
+
+    def recipe(self) -> Recipe:
+        """The script imports the class and uses its own operators."""
+        return ValueClassRecipe(self.target or self.name)

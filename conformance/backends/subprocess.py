@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import selectors
 import shlex
@@ -22,11 +21,16 @@ import weakref
 from collections.abc import Sequence
 from typing import IO, Any
 
-from conformance.backends.base import BackendError, BackendTimeout, Evaluation
+from conformance.backends.base import BackendBase, BackendError, BackendTimeout, Evaluation
 from conformance.program import Program
-
-PROTOCOL_VERSION = 1
-"""The version of docs/PROTOCOL.md this backend speaks."""
+from conformance.protocol import (
+    PROTOCOL_VERSION,
+    ProtocolError,
+    decode_result,
+    encode_line,
+    encode_request,
+)
+from conformance.reproducers.recipes import HarnessRecipe, Recipe
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds a process may take to answer one program before it counts as hung."""
@@ -39,7 +43,6 @@ MAX_LINE_BYTES = 256 * 1024 * 1024
 """A response line longer than this is garbage (a 100,000-node program answers in a few MB)."""
 
 _STDERR_TAIL_CHARS = 1500
-_NON_FINITE_OUT = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _READ_CHUNK = 1 << 16
 
 
@@ -62,72 +65,6 @@ def parse_command(command: str | Sequence[str]) -> list[str]:
     return argv
 
 
-def encode_number(x: float) -> float | str:
-    """A float as the protocol writes it: a JSON number, or "NaN" / "Infinity" / "-Infinity"."""
-    if math.isfinite(x):
-        return float(x)
-    if math.isnan(x):
-        return "NaN"
-    return "Infinity" if x > 0 else "-Infinity"
-
-
-def encode_request(program: Program, request_id: int) -> bytes:
-    """The ``run`` request for ``program`` as one JSON line (UTF-8, newline-terminated)."""
-    nodes: list[list[Any]] = []
-    for node in program.nodes:
-        if node.op in ("input", "const"):
-            if node.value is None:
-                raise ValueError(f"an {node.op!r} node needs a value, got None")
-            nodes.append([node.op, encode_number(node.value)])
-        else:
-            nodes.append([node.op, *node.args])
-    request = {
-        "type": "run",
-        "id": request_id,
-        "nodes": nodes,
-        "output": program.output,
-        "backward_passes": program.backward_passes,
-    }
-    return json.dumps(request, separators=(",", ":"), allow_nan=False).encode() + b"\n"
-
-
-def _decode_number(x: object, where: str) -> float:
-    """One number of a response (the protocol's non-finite strings and null are read too)."""
-    if isinstance(x, bool):
-        raise _Broken(f"{where} is {x!r}, expected a number")
-    if isinstance(x, (int, float)):
-        return float(x)
-    if x is None:  # what JSON.stringify and serde_json write for NaN and the infinities
-        return math.nan
-    if isinstance(x, str) and x in _NON_FINITE_OUT:
-        return _NON_FINITE_OUT[x]
-    raise _Broken(f"{where} is {x!r}, expected a number or 'NaN'/'Infinity'/'-Infinity'")
-
-
-def decode_result(message: dict[str, Any], program: Program) -> Evaluation:
-    """The Evaluation in a ``result`` message: every non-const value and every input's gradient."""
-    n = len(program.nodes)
-    columns = []
-    for key in ("values", "grads"):
-        column = message.get(key)
-        if not isinstance(column, list) or len(column) != n:
-            got = f"a list of {len(column)}" if isinstance(column, list) else repr(column)[:80]
-            raise _Broken(
-                f"result field {key!r} must be a list of {n} numbers (one per node), got {got}"
-            )
-        columns.append(column)
-    values_in, grads_in = columns
-    values: dict[int, float] = {}
-    grads: dict[int, float] = {}
-    for i, node in enumerate(program.nodes):
-        if node.op == "const":
-            continue
-        values[i] = _decode_number(values_in[i], f"values[{i}]")
-        if node.op == "input":
-            grads[i] = _decode_number(grads_in[i], f"grads[{i}]")
-    return Evaluation(values=values, grads=grads)
-
-
 def _describe_exit(returncode: int) -> str:
     """How a process ended, in words (a negative code is the signal that killed it)."""
     if returncode < 0:
@@ -140,7 +77,7 @@ def _describe_exit(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
-class SubprocessBackend:
+class SubprocessBackend(BackendBase):
     """A backend whose engine runs in another process (any language) and speaks docs/PROTOCOL.md."""
 
     handles_timeout = True
@@ -192,6 +129,20 @@ class SubprocessBackend:
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._start()
         self.name = f"{self.engine} (exec: {self.command})"
+        self.target = f"--exec {self.command}"
+
+    def recipe(self) -> Recipe:
+        """The script starts the same command through this backend class."""
+        return HarnessRecipe(
+            [
+                "from conformance.backends.subprocess import SubprocessBackend",
+                f"backend = SubprocessBackend({self.command!r}, timeout={self.timeout!r})",
+            ]
+        )
+
+    def replay_args(self) -> list[str]:
+        """``--exec COMMAND``."""
+        return ["--exec", self.command]
 
     # ------------------------------------------------------------------ process lifecycle
 
@@ -300,7 +251,7 @@ class SubprocessBackend:
                 raise BackendError(f"could not restart the backend process: {exc}") from None
         request_id = self._next_id
         self._next_id += 1
-        request = encode_request(program, request_id)
+        request = encode_line(encode_request(program, request_id))
         deadline = time.monotonic() + self.timeout
         try:
             self._send(request, deadline)
@@ -328,7 +279,11 @@ class SubprocessBackend:
         if message.get("id") != request_id:
             raise _Broken(f"answered id {message.get('id')!r} to request {request_id}")
         if kind == "result":
-            return decode_result(message, program)
+            try:
+                values, grads = decode_result(message, program)
+            except ProtocolError as exc:
+                raise _Broken(str(exc)) from None
+            return Evaluation(values, grads)
         error_kind = message.get("kind")
         text = message.get("message", "")
         exception = message.get("exception")
@@ -483,11 +438,4 @@ def _kill(proc: subprocess.Popen[bytes], stderr: IO[bytes] | None) -> None:
         stderr.close()
 
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "PROTOCOL_VERSION",
-    "SubprocessBackend",
-    "decode_result",
-    "encode_request",
-    "parse_command",
-]
+__all__ = ["DEFAULT_TIMEOUT", "SubprocessBackend", "parse_command"]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
 
 from conformance.backends.adapter import classify
 from conformance.backends.base import (
-    Backend,
+    BackendBase,
     BackendError,
     BackendTimeout,
     Evaluation,
+    OracleBase,
     TimeLimitExceeded,
     time_limit,
 )
@@ -29,15 +30,14 @@ __all__ = [
     "run_guarded",
 ]
 
-PROFILES = ("quick", "default", "thorough")
 
 
 @dataclass
 class CheckContext:
     """Everything a check needs: the backend, the oracle, probed support, the profile."""
 
-    backend: Backend
-    oracle: Backend
+    backend: BackendBase
+    oracle: OracleBase
     supported: list[Variant]
     profile: str
     timeout: float | None = 5.0
@@ -65,13 +65,13 @@ class Outcome:
         return self.verdict.failed
 
 
-def run_guarded(backend: Backend, program: Program, timeout: float | None) -> Evaluation:
+def run_guarded(backend: BackendBase, program: Program, timeout: float | None) -> Evaluation:
     """backend.run(program) under a time limit; every failure becomes a BackendError.
 
-    A backend with a true ``handles_timeout`` attribute enforces its own limit (a subprocess
-    backend kills and restarts its process) and runs without the in-process alarm.
+    A backend that ``handles_timeout`` enforces its own limit (a subprocess backend kills and
+    restarts its process) and runs without the in-process alarm.
     """
-    if getattr(backend, "handles_timeout", False):
+    if backend.handles_timeout:
         timeout = None
     try:
         with time_limit(timeout):
@@ -105,6 +105,17 @@ class Check:
     timeout_factor: float = 1.0
     """Multiplier on the per-program timeout (deep graphs need longer)."""
     hypothesis_shrinks: bool = True
+    cost: float = 1.0
+    """An example costs about as much as this many random programs (for the time budget)."""
+    needs: tuple[Variant, ...] = ()
+    """Op variants without which the check cannot run (it is then skipped, saying which)."""
+
+    def lacking(self, ctx: CheckContext) -> str:
+        """Why the check cannot run on this backend ("" when it can): the variants it lacks."""
+        missing = [f"{n}:{f}" for n, f in self.needs if not ctx.supports(n, f)]
+        if not missing:
+            return ""
+        return f"needs {', '.join(missing)}, which the backend does not support"
 
     def strategy(self, ctx: CheckContext) -> st.SearchStrategy[Any] | str:
         """The examples to draw, or the reason this check cannot run on this backend."""
@@ -118,6 +129,12 @@ class Check:
         """A smaller failing example than Hypothesis found, if the check knows one."""
         return example, outcome
 
+    def reproducer(
+        self, ctx: CheckContext, example: Any, outcome: Outcome, replay: str
+    ) -> str | None:
+        """A script of the check's own for a failure, or None for the program reproducer."""
+        return None
+
     def example_count(self, profile: str) -> int:
         """How many examples to run under ``profile``."""
         return self.examples.get(profile, self.examples.get("default", 100))
@@ -127,44 +144,47 @@ class Check:
         return ""
 
 
+Judge = Callable[[Program, Evaluation, Evaluation | None, str | None], Verdict]
+
+
 @dataclass
 class ProgramCheck(Check):
     """A check whose examples are programs, judged against the oracle with ``judge``."""
 
-    make_strategy: Callable[[CheckContext], st.SearchStrategy[Program] | str] = field(
-        default=lambda ctx: "no strategy"
-    )
-    judge: Callable[[Program, Evaluation, Evaluation | None, str | None], Verdict] = compare
+    make_strategy: Callable[[CheckContext], st.SearchStrategy[Program] | str] | None = None
+    judge: Judge = compare
 
     def strategy(self, ctx: CheckContext) -> st.SearchStrategy[Any] | str:
         """The program strategy, restricted to the backend's supported ops."""
+        if self.make_strategy is None:
+            raise NotImplementedError(f"check {self.name!r} has no strategy")
         return self.make_strategy(ctx)
 
-    def _judge_for(
-        self, ctx: CheckContext
-    ) -> Callable[[Program, Evaluation, Evaluation | None, str | None], Verdict]:
+    def _judge_for(self, ctx: CheckContext) -> Judge:
         """The judge, on values only where the oracle cannot settle non-finite gradients."""
-        if self.judge is compare_semantics and not _determines_nonfinite_gradients(ctx.oracle):
+        if self.judge is compare_semantics and not ctx.oracle.determines_nonfinite_gradients:
             return compare_semantic_values
         return self.judge
 
     def note(self, ctx: CheckContext) -> str:
         """Says when gradients are not compared (an oracle without non-finite gradients)."""
         if self._judge_for(ctx) is compare_semantic_values:
-            name = getattr(ctx.oracle, "name", "the oracle")
-            return f"values only: {name} does not determine non-finite gradients"
+            return f"values only: {ctx.oracle.name} does not determine non-finite gradients"
         return ""
 
     def run_example(self, ctx: CheckContext, example: Any) -> Outcome:
         """Run the program on the oracle and the backend and compare."""
-        program: Program = example
+        timeout = None if ctx.timeout is None else ctx.timeout * self.timeout_factor
+        return self.evaluate(ctx, example, timeout)
+
+    def evaluate(self, ctx: CheckContext, program: Program, timeout: float | None) -> Outcome:
+        """Judge ``program`` with the backend given ``timeout`` seconds."""
         try:
             expected = ctx.oracle.run(program)
         except BackendError as exc:
             return Outcome(Verdict("unchecked", error=f"oracle failed: {exc}"), program)
         if self.judge is compare and not expected.all_finite():
             return Outcome(Verdict("unchecked"), program, expected)
-        timeout = None if ctx.timeout is None else ctx.timeout * self.timeout_factor
         kind = ""
         try:
             got: Evaluation | None = run_guarded(ctx.backend, program, timeout)
@@ -174,7 +194,3 @@ class ProgramCheck(Check):
         verdict = self._judge_for(ctx)(program, expected, got, error)
         verdict.error_kind = kind
         return Outcome(verdict, program, expected, got)
-
-
-def _determines_nonfinite_gradients(oracle: Backend) -> bool:
-    return bool(getattr(oracle, "determines_nonfinite_gradients", True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from conformance.backends.base import Backend
+from conformance.backends.base import OracleBase, as_oracle
 
 __all__ = ["ORACLES", "OracleUnavailable", "load_oracle"]
 
@@ -20,13 +20,13 @@ class OracleUnavailable(Exception):
     """The requested oracle cannot be used here (its library is not installed)."""
 
 
-def load_oracle(oracle: Any = None) -> Backend:
+def load_oracle(oracle: Any = None) -> OracleBase:
     """An oracle by name ("torch", "mpmath"), an oracle object as is, or None for the default.
 
     The default is torch, falling back to mpmath where torch is not installed.
     """
     if oracle is not None and not isinstance(oracle, str):
-        return oracle  # type: ignore[no-any-return]
+        return as_oracle(oracle)
     if oracle == "auto":
         oracle = None
     names = [oracle] if oracle else list(ORACLES)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.backends.base import BackendError, Evaluation
+from conformance.backends.base import BackendError, Evaluation, OracleBase, build
 from conformance.ops import OPS
 from conformance.program import Program
 
 __all__ = ["TorchOracle"]
 
 
-class TorchOracle:
+class TorchOracle(OracleBase):
     """Evaluates programs with torch autograd in float64 on the CPU."""
 
     name = "torch-float64"
@@ -22,6 +22,7 @@ class TorchOracle:
         self.torch = torch
         self.version = str(torch.__version__)
         self.description = f"torch {self.version} float64"
+        self._calls = {name: op.torch for name, op in OPS.items()}
 
     def run(self, program: Program) -> Evaluation:
         """Values of every non-const node and input gradients, torch's conventions at kinks."""
@@ -31,20 +32,8 @@ class TorchOracle:
             [program.nodes[i].value for i in inputs], dtype=torch.float64, requires_grad=True
         )
         leaves = iter(leaf.unbind(0))
-        torch_refs = {name: op.torch for name, op in OPS.items()}
-        built: list[Any] = []
-        append = built.append
         try:
-            for node in program.nodes:
-                op = node.op
-                if op == "input":
-                    append(next(leaves))
-                elif op == "const":
-                    append(node.value)
-                elif len(node.args) == 2:
-                    append(torch_refs[op](built[node.args[0]], built[node.args[1]]))
-                else:
-                    append(torch_refs[op](built[node.args[0]]))
+            built = build(program, lambda x: next(leaves), self._calls)
             out = built[program.output]
             passes = program.backward_passes
             for k in range(passes):
@@ -58,3 +47,31 @@ class TorchOracle:
         return Evaluation(
             dict(zip(value_nodes, values, strict=True)), dict(zip(inputs, grads, strict=True))
         )
+
+    def nn_reference(self, spec: Any, x: Any) -> dict[str, Any] | None:
+        """The MLP's numbers from ``torch.nn.Linear`` layers with the weights copied in."""
+        torch = self.torch
+        f64 = torch.float64
+        xt = torch.tensor(list(x), dtype=f64, requires_grad=True)
+        h = xt
+        layers, pres, acts = [], [], []
+        for rows, bias, act in zip(spec.weights, spec.biases, spec.activations, strict=True):
+            lin = torch.nn.Linear(len(rows[0]), len(rows), dtype=f64)
+            with torch.no_grad():
+                lin.weight.copy_(torch.tensor([list(r) for r in rows], dtype=f64))
+                lin.bias.copy_(torch.tensor(list(bias), dtype=f64))
+            pre = lin(h)
+            h = pre if act == "linear" else OPS[act].torch(pre)
+            layers.append(lin)
+            pres.append(pre)
+            acts.append(h)
+        out = h.sum()
+        out.backward()
+        return {
+            "pre": [p.detach().tolist() for p in pres],
+            "act": [a.detach().tolist() for a in acts],
+            "out": float(out.item()),
+            "weight_grads": [lin.weight.grad.tolist() for lin in layers],
+            "bias_grads": [lin.bias.grad.tolist() for lin in layers],
+            "x_grad": xt.grad.tolist(),
+        }

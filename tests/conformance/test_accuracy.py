@@ -9,7 +9,7 @@ from conformance.accuracy import accuracy_table, generate, measure, run_accuracy
 from conformance.backends.python import PythonValueBackend
 from conformance.ops import all_variants
 from conformance.program import Node, Program
-from tests.conformance import engines
+from tests.meta_tests.engines import broken, plain
 
 
 def test_ulp_error_counts_float64_spacings_at_the_exact_value() -> None:
@@ -23,7 +23,7 @@ def test_ulp_error_counts_float64_spacings_at_the_exact_value() -> None:
 
 def test_a_correct_engine_rounds_the_exact_ops_correctly() -> None:
     programs = generate(all_variants(), 40, seed=3)
-    results = measure({"ref": PythonValueBackend(engines.Value)}, programs)["ref"]
+    results = measure({"ref": PythonValueBackend(plain.Value)}, programs)["ref"]
     for op in ("add", "sub", "mul", "neg", "iadd", "imul"):
         assert results[op].nodes > 0, op
         assert results[op].value_ulps <= 0.5, (op, results[op].worst_value_case)
@@ -31,7 +31,7 @@ def test_a_correct_engine_rounds_the_exact_ops_correctly() -> None:
 
 def test_an_engine_that_rounds_to_float32_shows_millions_of_ulps() -> None:
     programs = generate(all_variants(), 40, seed=3)
-    results = measure({"f32": PythonValueBackend(engines.Float32Value)}, programs)["f32"]
+    results = measure({"f32": PythonValueBackend(broken.Float32EveryNode)}, programs)["f32"]
     assert results["mul"].value_ulps > 1e6
 
 
@@ -42,7 +42,7 @@ def test_errors_do_not_compound_along_a_chain() -> None:
         nodes += [Node("const", value=1.1), Node("mul", (len(nodes) - 1, len(nodes)))]
     chain = Program(tuple(nodes), len(nodes) - 1)
     single = Program((Node("input", value=1.1), Node("const", value=1.1), Node("mul", (0, 1))), 2)
-    backend = {"f32": PythonValueBackend(engines.Float32Value)}
+    backend = {"f32": PythonValueBackend(broken.Float32EveryNode)}
     worst_chain = measure(backend, [chain])["f32"]["mul"].value_ulps
     worst_single = measure(backend, [single])["f32"]["mul"].value_ulps
     assert worst_chain < 4 * worst_single
@@ -50,11 +50,11 @@ def test_errors_do_not_compound_along_a_chain() -> None:
 
 def test_the_table_lists_every_measured_op_for_each_backend() -> None:
     programs = generate(all_variants(), 10, seed=5)
-    text = accuracy_table(measure({"ref": PythonValueBackend(engines.Value)}, programs))
+    text = accuracy_table(measure({"ref": PythonValueBackend(plain.Value)}, programs))
     assert "ref value" in text and "ref grad" in text
     assert "\nadd " in text
 
 
 def test_run_accuracy_rejects_an_unknown_profile() -> None:
     with pytest.raises(ValueError, match="'nope'"):
-        run_accuracy(PythonValueBackend(engines.Value), profile="nope")
+        run_accuracy(PythonValueBackend(plain.Value), profile="nope")

@@ -13,16 +13,10 @@ import pytest
 
 import conformance
 from conformance.checks import CHECKS, get_check
-from conformance.checks.nn import (
-    MLPSpec,
-    TrainingExample,
-    build_mlp_program,
-    moons_batch,
-    torch_mlp_reference,
-    training_program,
-)
+from conformance.checks.mlp import MLPSpec, build_mlp_program
+from conformance.checks.training import TrainingExample, moons_batch, training_program
 from conformance.report import Report
-from tests.conformance.engines import Value as PlainValue
+from tests.meta_tests.engines.plain import Value as PlainValue
 from tests.meta_tests.engines.reference import Value as ReferenceValue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,8 +131,9 @@ def test_the_training_reproducer_of_a_correct_engine_says_the_trajectories_agree
 ) -> None:
     from conformance.backends import load_backend
     from conformance.checks import CheckContext
-    from conformance.checks.nn import TrainingCheck, render_training
+    from conformance.checks.training import TrainingCheck
     from conformance.oracles import load_oracle
+    from conformance.reproducers.training import render_training
     from conformance.runner import probe
 
     backend = load_backend("micrograd.engine:Value")
@@ -203,8 +198,6 @@ def test_the_training_loss_is_the_demos_hinge_plus_l2() -> None:
 
 @pytest.mark.skipif(not HAS_TORCH, reason="the torch.nn reference needs torch")
 def test_the_torch_nn_reference_agrees_with_the_program_oracle() -> None:
-    import torch
-
     from conformance.oracles.torch import TorchOracle
 
     spec = MLPSpec(
@@ -215,8 +208,10 @@ def test_the_torch_nn_reference_agrees_with_the_program_oracle() -> None:
     )
     x = [0.3, -1.2, 2.5]
     program, layout = build_mlp_program(spec, x)
-    oracle = TorchOracle().run(program)
-    ref = torch_mlp_reference(torch, spec, x)
+    torch_oracle = TorchOracle()
+    oracle = torch_oracle.run(program)
+    ref = torch_oracle.nn_reference(spec, x)
+    assert ref is not None
     assert ref["out"] == pytest.approx(oracle.values[program.output], rel=1e-14)
     assert ref["x_grad"] == pytest.approx([oracle.grads[i] for i in range(3)], rel=1e-14)
     assert ref["weight_grads"][1][0][1] == pytest.approx(oracle.grads[layout.params[-2]], rel=1e-14)

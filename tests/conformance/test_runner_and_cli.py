@@ -10,15 +10,18 @@ from pathlib import Path
 import pytest
 
 import conformance
-import conformance.checks as checks_module
+import conformance.checks.deep as deep_module
 from conformance.backends import TargetError, load_backend
 from conformance.cli import main
 from conformance.runner import probe
 
 # No torch needed: conformance.check falls back to the mpmath oracle where torch is missing.
 
-ENGINES = str(Path(__file__).with_name("engines.py"))
-GOOD = f"{ENGINES}:Value"
+ENGINES = Path(__file__).resolve().parents[1] / "meta_tests" / "engines"
+GOOD = f"{ENGINES / 'plain.py'}:Value"
+BROKEN = ENGINES / "broken.py"
+LIMITED = ENGINES / "limited.py"
+HOSTILE = ENGINES / "hostile.py"
 FAST = ["random", "reuse", "reflected", "kinks", "inplace"]
 
 
@@ -37,7 +40,7 @@ def test_the_deep_check_runs_a_chain_of_100000_nodes_on_a_correct_engine():
 
 def test_a_float32_engine_fails_with_a_shrunk_runnable_reproducer(tmp_path):
     report = conformance.check(
-        f"{ENGINES}:Float32Value", profile="quick", seed=3, checks=["random"]
+        f"{BROKEN}:Float32EveryNode", profile="quick", seed=3, checks=["random"]
     )
     assert not report.ok
     failure = report.checks[0].failures[0]
@@ -54,9 +57,9 @@ def test_a_float32_engine_fails_with_a_shrunk_runnable_reproducer(tmp_path):
 
 def test_a_recursive_backward_fails_the_deep_check_with_a_compact_reproducer(tmp_path, monkeypatch):
     # A recursive sort fails near depth 1,000: a 20,000-node chain shows it in a fifth of the time.
-    monkeypatch.setitem(checks_module.DEEP_DEPTH, "quick", 20_000)
+    monkeypatch.setitem(deep_module.DEEP_DEPTH, "quick", 20_000)
     report = conformance.check(
-        f"{ENGINES}:RecursiveBackward", profile="quick", seed=4, checks=["deep"]
+        f"{BROKEN}:RecursiveTopoSort", profile="quick", seed=4, checks=["deep"]
     )
     failure = report.checks[0].failures[0]
     assert "RecursionError" in failure.summary
@@ -70,7 +73,7 @@ def test_a_recursive_backward_fails_the_deep_check_with_a_compact_reproducer(tmp
 
 
 def test_the_kink_convention_is_checked_only_by_the_kinks_check():
-    target = f"{ENGINES}:ReluGradAtZeroIsOne"
+    target = f"{BROKEN}:ReluGradOneAtZero"
     random_dags = conformance.check(target, profile="quick", seed=5, checks=["random"])
     kinks = conformance.check(target, profile="default", seed=5, checks=["kinks"])
     assert random_dags.ok
@@ -86,14 +89,14 @@ def test_semantics_checks_warn_and_fail_only_when_strict():
 
 
 def test_probing_skips_missing_ops_with_the_reason_and_never_crashes():
-    backend = load_backend(f"{ENGINES}:NoTranscendentals")
+    backend = load_backend(f"{LIMITED}:NoTranscendentals")
     supported, skipped, fatal = probe(backend)
     assert fatal is None
     assert ("add", "vv") in supported and ("mul", "vc") in supported
     assert ("exp", "v") in skipped and "exp" in skipped[("exp", "v")]
     assert ("add", "cv") in skipped  # no __radd__
     report = conformance.check(
-        f"{ENGINES}:NoTranscendentals", profile="quick", seed=7, checks=["random", "kinks"]
+        f"{LIMITED}:NoTranscendentals", profile="quick", seed=7, checks=["random", "kinks"]
     )
     assert report.ok
     assert report.checks[1].status == "skipped" and "kink" in report.checks[1].note
@@ -103,21 +106,21 @@ def test_an_unloadable_target_raises_target_error_naming_it():
     with pytest.raises(TargetError, match="no_such_module"):
         load_backend("no_such_module:Value")
     with pytest.raises(TargetError, match="has no attribute 'Nope'"):
-        load_backend(f"{ENGINES}:Nope")
+        load_backend(f"{ENGINES / 'plain.py'}:Nope")
     with pytest.raises(TargetError, match="does not exist"):
         load_backend("missing/file.py:Value")
     with pytest.raises(TargetError, match="not a Value class"):
-        load_backend(f"{ENGINES}:math")
+        load_backend(f"{ENGINES / 'plain.py'}:math")
 
 
 def test_an_adapter_object_is_checked_like_a_class():
-    from tests.conformance import engines
+    from tests.meta_tests.engines import plain
 
     class Adapter:
         name = "adapter-over-the-tiny-engine"
 
         def leaf(self, x):
-            return engines.Value(x)
+            return plain.Value(x)
 
         def data(self, v):
             return v.data
@@ -137,7 +140,7 @@ def test_an_adapter_object_is_checked_like_a_class():
 
 def test_cli_exit_codes(tmp_path, capsys):
     assert main([GOOD, "--profile", "quick", "--check", "random", "--seed", "1", "-q"]) == 0
-    bad = f"{ENGINES}:Float32Value"
+    bad = f"{BROKEN}:Float32EveryNode"
     out = tmp_path / "report.json"
     assert (
         main([bad, "--profile", "quick", "--check", "random", "--seed", "1", "--json", str(out)])
@@ -147,7 +150,7 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert report["target"] == bad and report["seed"] == 1 and report["profile"] == "quick"
     assert {"python", "hypothesis", "torch"} <= set(report["versions"])
     assert report["checks"][0]["status"] == "failed"
-    assert "import importlib.util" in report["checks"][0]["failures"][0]["reproducer"]
+    assert "import Float32EveryNode as TARGET" in report["checks"][0]["failures"][0]["reproducer"]
     assert main(["no_such_module:Value"]) == 2
     assert "no_such_module" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
@@ -162,7 +165,7 @@ def test_cli_exit_codes(tmp_path, capsys):
 def test_the_pytest_plugin_runs_checks_as_items_and_prints_the_header(tmp_path):
     (tmp_path / "test_empty.py").write_text("def test_nothing():\n    pass\n")
     args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path)]
-    args += ["--conformance-target", f"{ENGINES}:ReluGradAtZeroIsOne", "--conformance-seed", "9"]
+    args += ["--conformance-target", f"{BROKEN}:ReluGradOneAtZero", "--conformance-seed", "9"]
     args += ["--conformance-profile", "quick"]
     args += ["--conformance-check", "kinks", "--conformance-check", "random"]
     run = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
@@ -183,7 +186,7 @@ def test_the_pytest_plugin_does_nothing_without_a_target(tmp_path):
 
 def test_a_hanging_backend_is_a_failure_of_that_program_not_a_stuck_run():
     report = conformance.check(
-        f"{ENGINES}:HangsOnBigGraphs",
+        f"{HOSTILE}:HangsOnBigGraphs",
         profile="quick",
         seed=10,
         checks=["random"],
@@ -198,10 +201,10 @@ def test_an_adapter_failure_gets_a_reproducer_driving_the_adapter(tmp_path):
     adapter_file = tmp_path / "my_adapter.py"
     adapter_file.write_text(
         "import sys\n"
-        f"sys.path.insert(0, {str(Path(ENGINES).parent)!r})\n"
-        "from engines import Float32Value\n"
+        f"sys.path.insert(0, {str(ENGINES.parents[2])!r})\n"
+        "from tests.meta_tests.engines.broken import Float32EveryNode\n"
         "class Adapter:\n"
-        "    def leaf(self, x): return Float32Value(x)\n"
+        "    def leaf(self, x): return Float32EveryNode(x)\n"
         "    def data(self, v): return v.data\n"
         "    def grad(self, v): return v.grad\n"
         "    def backward(self, v): v.backward()\n"

@@ -106,7 +106,7 @@ def test_error_scales_are_never_nan_and_cover_the_oracle_numbers(program):
 def test_calibration_reports_no_failure_on_a_correct_engine_and_fails_float32(capsys):
     from conformance.calibrate import main
 
-    engines = "tests/conformance/engines.py"
+    engines = "tests/meta_tests/engines/broken.py"
     assert main([f"{engines}:Value", "--random", "40", "--others", "10"]) == 0
     assert "ulps of scale" in capsys.readouterr().out
-    assert main([f"{engines}:Float32Value", "--random", "40", "--others", "10"]) == 1
+    assert main([f"{engines}:Float32EveryNode", "--random", "40", "--others", "10"]) == 1

@@ -170,7 +170,7 @@ class _ExactOracle:
 
 
 def test_a_check_runs_at_least_one_example_however_small_its_time_budget() -> None:
-    result = run_check(get_check("reuse"), _context(), seed_value=1, budget=1e-9, target=BUNDLED)
+    result = run_check(get_check("reuse"), _context(), seed_value=1, budget=1e-9)
     assert result.examples >= 1 and result.status == "passed"
     assert "time budget reached" in result.note
 
@@ -179,7 +179,7 @@ def test_a_check_that_ran_no_example_never_reports_passed() -> None:
     empty = ProgramCheck(
         "empty", "draws nothing", {"quick": 5}, make_strategy=lambda ctx: st.nothing()
     )
-    result = run_check(empty, _context(), seed_value=1, budget=None, target=BUNDLED)
+    result = run_check(empty, _context(), seed_value=1, budget=None)
     assert result.examples == 0
     assert result.status == "failed" and result.note
 
@@ -210,7 +210,10 @@ def test_a_failing_reproducer_is_pruned_of_nodes_the_output_does_not_use() -> No
     pruned = program.pruned()
     assert [node.op for node in pruned.nodes] == ["input", "tanh"] and pruned.output == 1
     report = conformance.check(
-        "tests/conformance/engines.py:Float32Value", profile="quick", seed=3, checks=["random"]
+        "tests/meta_tests/engines/broken.py:Float32EveryNode",
+        profile="quick",
+        seed=3,
+        checks=["random"],
     )
     failing = report.checks[0].failures[0].program
     assert failing is not None and failing.pruned() is failing

@@ -3,8 +3,8 @@
     python hostile_driver.py MODE [--min-nodes N]
 
 It misbehaves on every request whose program has at least N nodes (default 0: every request), so a
-harness run sees both good and bad programs. Deliberately standalone (json + the engine only) so
-that restarting it is fast.
+harness run sees both good and bad programs. Deliberately small (json, the op table and the engine
+only) so that restarting it is fast.
 
 MODES: segfault, abort, rust-stack-overflow, exit, hang, hang-with-child, deaf, garbage, wrong-id,
 wrong-type, short-values, partial-line, bad-hello, no-hello, print-banner.
@@ -21,27 +21,8 @@ import sys
 import time
 from typing import Any
 
+from conformance.ops import OPS
 from micrograd.engine import Value
-
-BINARY = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b,
-    "pow": lambda a, b: a**b,
-    "iadd": lambda a, b: a + b,
-    "isub": lambda a, b: a - b,
-    "imul": lambda a, b: a * b,
-    "idiv": lambda a, b: a / b,
-}
-UNARY = {
-    "neg": lambda a: -a,
-    "exp": lambda a: a.exp(),
-    "log": lambda a: a.log(),
-    "tanh": lambda a: a.tanh(),
-    "relu": lambda a: a.relu(),
-    "sigmoid": lambda a: a.sigmoid(),
-}
 
 
 def number(x: float) -> Any:
@@ -57,10 +38,8 @@ def evaluate(request: dict[str, Any]) -> dict[str, Any]:
         if op in ("input", "const"):
             x = float(node[1])  # float() also reads "NaN", "Infinity", "-Infinity"
             built.append(Value(x) if op == "input" else x)
-        elif op in BINARY:
-            built.append(BINARY[op](built[node[1]], built[node[2]]))
         else:
-            built.append(UNARY[op](built[node[1]]))
+            built.append(OPS[op].call(*(built[j] for j in node[1:])))
     for _ in range(request.get("backward_passes", 1)):
         built[request["output"]].backward()
     return {
@@ -122,7 +101,7 @@ def misbehave(mode: str, request: dict[str, Any]) -> None:
 def main() -> None:
     mode = sys.argv[1]
     min_nodes = int(sys.argv[sys.argv.index("--min-nodes") + 1]) if "--min-nodes" in sys.argv else 0
-    ops = sorted([*BINARY, *UNARY])
+    ops = sorted(OPS)
     if mode == "bad-hello":
         send({"type": "hello", "protocol": 99, "engine": "from the future", "ops": ops})
     elif mode == "no-hello":

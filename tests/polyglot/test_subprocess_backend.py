@@ -13,8 +13,9 @@ import pytest
 
 from conformance.backends import TargetError
 from conformance.backends.base import BackendError, BackendTimeout
-from conformance.backends.subprocess import SubprocessBackend, encode_request
+from conformance.backends.subprocess import SubprocessBackend
 from conformance.program import Node, Program
+from conformance.protocol import encode_line, encode_request
 from tests.polyglot.conftest import REFERENCE_DRIVER
 
 # y = 2.0 - tanh(x * 2.0) at x = 1.5: five nodes, a reflected op, an input used once.
@@ -212,7 +213,7 @@ def test_bad_arguments_are_rejected_with_the_value() -> None:
 
 
 def test_a_request_is_one_json_line_in_the_documented_shape() -> None:
-    line = encode_request(WORKED, 7)
+    line = encode_line(encode_request(WORKED, 7))
     assert line == (
         b'{"type":"run","id":7,"nodes":[["input",1.5],["const",2.0],["mul",0,1],["tanh",2],'
         b'["sub",1,3]],"output":4,"backward_passes":1}\n'

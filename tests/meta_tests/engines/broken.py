@@ -6,26 +6,19 @@ what real ports got wrong (with a public source where one was found), and which 
 designed to catch it; ``test_broken_engines_are_caught.py`` runs the harness on every one.
 
 The harness loads these by file path (``.../broken.py:GradAssignedNotAccumulated``), and so do its
-reproducer scripts, so the reference engine is then imported from beside this file.
+reproducer scripts: as a file inside the ``tests`` package, imported by its dotted name.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING or __package__:
-    from .reference import Number, Value, ieee_div, ieee_exp, ieee_log, ieee_pow
-else:  # loaded as a file: the reference engine is the module beside this one
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from reference import Number, Value, ieee_div, ieee_exp, ieee_log, ieee_pow
-
+from .reference import Number, Value, ieee_div, ieee_exp, ieee_log, ieee_pow
 
 # === Gradient bookkeeping =========================================================================
 

@@ -1,13 +1,18 @@
 """A micrograd-style ``Value`` backed by PyTorch: each Value wraps a 0-d float64 tensor.
 
-Its values and gradients are torch's own (``torch.autograd`` computes ``backward``), so any
-failure the harness reports on it is a false positive of the harness. Repeated ``backward()`` keeps
-the graph (``retain_graph=True``), so leaves accumulate exactly as in torch.
+Its ops are the harness's op table relayed to torch (each row's torch reference), so it grows with
+the table. Its values and gradients are torch's own (``torch.autograd`` computes ``backward``), so
+any failure the harness reports on it is a false positive of the harness. Repeated ``backward()``
+keeps the graph (``retain_graph=True``), so leaves accumulate exactly as in torch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+
+from conformance.ops import OPS, Op
 
 Number = int | float
 
@@ -51,61 +56,44 @@ class Value:
             raise TypeError(f"operand must be a Value, an int or a float, got {x!r}")
         return float(x)
 
-    def __add__(self, other: Value | Number) -> Value:
-        return Value(self._t + self._t_of(other))
-
-    def __radd__(self, other: Number) -> Value:
-        return Value(self._t_of(other) + self._t)
-
-    def __sub__(self, other: Value | Number) -> Value:
-        return Value(self._t - self._t_of(other))
-
-    def __rsub__(self, other: Number) -> Value:
-        return Value(self._t_of(other) - self._t)
-
-    def __mul__(self, other: Value | Number) -> Value:
-        return Value(self._t * self._t_of(other))
-
-    def __rmul__(self, other: Number) -> Value:
-        return Value(self._t_of(other) * self._t)
-
-    def __truediv__(self, other: Value | Number) -> Value:
-        return Value(self._t / self._t_of(other))
-
-    def __rtruediv__(self, other: Number) -> Value:
-        return Value(self._t_of(other) / self._t)
-
-    def __pow__(self, other: Value | Number) -> Value:
-        return Value(self._t ** self._t_of(other))
-
-    def __rpow__(self, other: Number) -> Value:
-        return Value(self._t_of(other) ** self._t)
-
-    def __neg__(self) -> Value:
-        return Value(-self._t)
-
-    def exp(self) -> Value:
-        """``e ** self``."""
-        return Value(torch.exp(self._t))
-
-    def log(self) -> Value:
-        """The natural logarithm."""
-        return Value(torch.log(self._t))
-
-    def tanh(self) -> Value:
-        """The hyperbolic tangent."""
-        return Value(torch.tanh(self._t))
-
-    def relu(self) -> Value:
-        """``max(self, 0)`` with torch's relu'(0) = 0."""
-        return Value(torch.relu(self._t))
-
-    def sigmoid(self) -> Value:
-        """The logistic function."""
-        return Value(torch.sigmoid(self._t))
-
     def backward(self) -> None:
         """Accumulate gradients into the leaves, keeping the graph for later passes."""
         if not self._t.requires_grad:
             return  # a graph without any leaf: nothing to differentiate
         self._t.backward(retain_graph=True)  # type: ignore[no-untyped-call]
+
+
+def _operator(op: Op) -> Callable[[Value, Value | Number], Value]:
+    def forward(self: Value, other: Value | Number) -> Value:
+        return Value(op.torch(self._t, self._t_of(other)))
+
+    return forward
+
+
+def _reflected(op: Op) -> Callable[[Value, Number], Value]:
+    def reflected(self: Value, other: Number) -> Value:
+        return Value(op.torch(self._t_of(other), self._t))
+
+    return reflected
+
+
+def _unary(op: Op) -> Callable[[Value], Value]:
+    def unary(self: Value) -> Value:
+        return Value(op.torch(self._t))
+
+    unary.__doc__ = f"{op.description}, by torch."
+    return unary
+
+
+# Every op of the harness's table, relayed to torch: operators, reflected operators, methods.
+# In-place forms are left to Python's fallback (``t += b`` is ``t = t + b``: a new node).
+for _op in OPS.values():
+    if _op.inplace:
+        continue
+    if _op.method:
+        setattr(Value, _op.method, _unary(_op))
+    elif _op.arity == 1:
+        setattr(Value, f"__{_op.dunder}__", _unary(_op))
+    else:
+        setattr(Value, f"__{_op.dunder}__", _operator(_op))
+        setattr(Value, f"__r{_op.dunder}__", _reflected(_op))

@@ -1,0 +1,2 @@
+"""Standalone, runnable scripts that show a failure: how each backend is driven (``recipes``),
+a failing program (``program``), a failing training trajectory (``training``)."""
