@@ -334,6 +334,10 @@ def _ieee_cos(a: float) -> float:
     return math.cos(a) if math.isfinite(a) else math.nan
 
 
+def _ieee_sqrt(a: float) -> float:
+    return math.sqrt(a) if a >= 0.0 or math.isnan(a) else math.nan  # sqrt(-0.0) is -0.0
+
+
 def _ieee_relu(a: float) -> float:
     return 0.0 if a < 0.0 else a  # torch's clamp keeps -0.0 and nan as they are
 
@@ -547,6 +551,34 @@ def _s_sigmoid(a: float, b: float, y: float, sa: float, sb: float) -> tuple[floa
     return (abs(y) + y * y + abs(1.0 - 2.0 * y) * p * sa, 0.0)
 
 
+def _p_sin(a: Any, b: Any, y: Any, m: Numbers) -> tuple[Any, Any]:
+    return (m.cos(a), 0)
+
+
+def _s_sin(a: float, b: float, y: float, sa: float, sb: float) -> tuple[float, float]:
+    return (_term(lambda: y, sa), 0.0)  # d/da cos(a) = -sin(a) = -y
+
+
+def _p_cos(a: Any, b: Any, y: Any, m: Numbers) -> tuple[Any, Any]:
+    return (-m.sin(a), 0)
+
+
+def _s_cos(a: float, b: float, y: float, sa: float, sb: float) -> tuple[float, float]:
+    return (_term(lambda: y, sa), 0.0)  # d/da -sin(a) = -cos(a) = -y
+
+
+def _p_sqrt(a: Any, b: Any, y: Any, m: Numbers) -> tuple[Any, Any]:
+    return (1 / (2 * y), 0)  # torch: grad / (2 * result), so sqrt'(0) = inf
+
+
+def _s_sqrt(a: float, b: float, y: float, sa: float, sb: float) -> tuple[float, float]:
+    return (_term(lambda: 0.25 / (a * y), sa), 0.0)  # d/da a**-0.5 / 2 = -a**-1.5 / 4
+
+
+def _p_abs(a: Any, b: Any, y: Any, m: Numbers) -> tuple[Any, Any]:
+    return (1 if a > 0 else -1 if a < 0 else 0, 0)  # torch: grad * sgn(a), sgn(0) = sgn(nan) = 0
+
+
 # --- mpmath references (imported lazily: mpmath is an optional dependency) ---------------------
 
 
@@ -578,6 +610,10 @@ def _mp_unary(name: str) -> Callable[[Any, Any], Any]:
 
 def _mp_relu(a: Any, b: Any = None) -> Any:
     return a if a > 0 else _mp().mpf(0)
+
+
+def _mp_abs(a: Any, b: Any = None) -> Any:
+    return _mp().fabs(a)
 
 
 def _mp_sigmoid(a: Any, b: Any = None) -> Any:
@@ -819,6 +855,53 @@ OPS: dict[str, Op] = {
             first_order_breaks=_absolute_error,
             bounded=True,
             specials=(36.8, -36.8, 710.0, -710.0, -745.1, 1e-300),
+        ),
+        _unary(
+            "sin",
+            _ieee_sin,
+            _mp_unary("sin"),
+            _p_sin,
+            exact=False,
+            partial_scales=_s_sin,
+            first_order_breaks=_absolute_error,
+            bounded=True,
+            specials=(math.pi, 1e22, 1e300, 1e-300),
+            conventions="sin of +-inf is nan",
+        ),
+        _unary(
+            "cos",
+            _ieee_cos,
+            _mp_unary("cos"),
+            _p_cos,
+            exact=False,
+            partial_scales=_s_cos,
+            first_order_breaks=_absolute_error,
+            bounded=True,
+            specials=(math.pi / 2, 1e22, 1e300, 1e-300),
+            conventions="cos of +-inf is nan",
+        ),
+        _unary(
+            "sqrt",
+            _ieee_sqrt,
+            _mp_unary("sqrt"),
+            _p_sqrt,
+            exact=False,
+            partial_scales=_s_sqrt,
+            first_order_breaks=_relative_error_of(0),
+            ambiguous_operands=(0,),
+            specials=(0.0, -0.0, 5e-324, 1e-308, 1.7e308),
+            conventions="sqrt'(0) = inf (grad / (2 * result)); sqrt of a negative is nan",
+        ),
+        _unary(
+            "abs",
+            math.fabs,
+            _mp_abs,
+            _p_abs,
+            exact=True,
+            partial_scales=_s_at_sign_kink,
+            kink=_zero_kink,
+            specials=(0.0, -0.0, 5e-324),
+            conventions="abs'(0) = 0 (grad * sgn(a))",
         ),
         _inplace(_ADD, "+"),
         _inplace(_SUB, "-"),

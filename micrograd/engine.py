@@ -118,6 +118,21 @@ def _log(x: float) -> float:
         return -_INF if x == 0.0 else _NAN
 
 
+def _sin(x: float) -> float:
+    """``sin`` that gives nan at +-inf."""
+    return math.sin(x) if x - x == 0.0 else _NAN
+
+
+def _cos(x: float) -> float:
+    """``cos`` that gives nan at +-inf."""
+    return math.cos(x) if x - x == 0.0 else _NAN
+
+
+def _sqrt(x: float) -> float:
+    """``sqrt`` that gives nan below 0 (and keeps -0.0)."""
+    return math.sqrt(x) if x >= 0.0 or x != x else _NAN
+
+
 def _sigmoid(x: float) -> float:
     """torch's ``1 / (1 + exp(-x))``; exp overflowing to inf makes it 0, never nan."""
     return 1.0 / (1.0 + _exp(-x))
@@ -313,6 +328,40 @@ class Value:
     def _backward_sigmoid(self) -> None:
         y = self.data
         self._prev[0].grad += self.grad * (1.0 - y) * y
+
+    def sin(self) -> Value:
+        """The sine; nan at +-inf, like torch."""
+        return _node(_sin(self.data), (self,), "sin", Value._backward_sin)
+
+    def _backward_sin(self) -> None:
+        x = self._prev[0]
+        x.grad += self.grad * _cos(x.data)
+
+    def cos(self) -> Value:
+        """The cosine; nan at +-inf, like torch."""
+        return _node(_cos(self.data), (self,), "cos", Value._backward_cos)
+
+    def _backward_cos(self) -> None:
+        x = self._prev[0]
+        x.grad += self.grad * -_sin(x.data)
+
+    def sqrt(self) -> Value:
+        """The square root: nan below 0 and, as in torch, an infinite derivative at 0."""
+        return _node(_sqrt(self.data), (self,), "sqrt", Value._backward_sqrt)
+
+    def _backward_sqrt(self) -> None:
+        self._prev[0].grad += _div(self.grad, 2.0 * self.data)  # torch: grad / (2 * result)
+
+    def abs(self) -> Value:
+        """The absolute value; its derivative at 0 is 0, as in torch."""
+        return _node(math.fabs(self.data), (self,), "abs", Value._backward_abs)
+
+    __abs__ = abs
+
+    def _backward_abs(self) -> None:
+        x = self._prev[0]
+        # torch: grad * sgn(x), where sgn(0) and sgn(nan) are 0 (a product: inf * 0 is nan)
+        x.grad += self.grad * (1.0 if x.data > 0.0 else -1.0 if x.data < 0.0 else 0.0)
 
     # --- fused n-ary primitives -------------------------------------------------------------------
 

@@ -127,9 +127,9 @@ def test_each_rows_ieee_value_is_torchs_where_the_result_is_not_finite(name: str
 
 
 def _numerical_partials(op: Op, a: float, b: float) -> tuple[Any, Any]:
-    """Central differences of the mpmath reference, a 2**-80 relative step, 1500 bits (so that a
-    perturbation survives next to a constant a billion times larger, as in 0.5 ** 1e-154)."""
-    with mpmath.workprec(1500):
+    """Central differences of the mpmath reference, a 2**-80 relative step, 3000 bits (so that a
+    perturbation survives next to a number 2**2000 times larger: cos(1e-300 +- h) - 1)."""
+    with mpmath.workprec(3000):
         x, y = mpmath.mpf(a), mpmath.mpf(b)
 
         def along(k: int) -> Any:
@@ -157,7 +157,7 @@ def test_each_rows_partials_are_the_derivatives_of_its_mpmath_reference(name: st
     for a, b in _operands(op):
         if not _checkable(op, a, b):
             continue
-        with mpmath.workprec(1500):  # tanh(355) is 1 - 2e-308: its partial needs the bits
+        with mpmath.workprec(3000):  # tanh(709) is 1 - 6e-616: its partial needs the bits
             x, y = mpmath.mpf(a), mpmath.mpf(b)
             got = op.partials(x, y, op.mpmath(x, y), MPMATH)
         want = _numerical_partials(op, a, b)

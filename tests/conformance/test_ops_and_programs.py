@@ -12,7 +12,7 @@ from conformance.backends.python import PythonValueBackend
 from conformance.ops import OPS, all_variants, py_value, variant_is_valid
 from conformance.program import Node, Program, ProgramError
 from conformance.strategies import programs
-from tests.meta_tests.engines.plain import Value
+from tests.meta_tests.engines.reference import Value
 
 try:
     import torch

@@ -316,6 +316,20 @@ class WrongSigmoidDerivative(Value):
         return out
 
 
+class WrongSinDerivative(Value):
+    """``sin`` differentiated as ``-cos`` (cos's derivative's sign carried over)."""
+
+    def sin(self) -> Value:
+        """The sine."""
+        out = self._result(math.sin(self.data), (self,), "sin")
+
+        def _backward() -> None:
+            self.grad -= math.cos(self.data) * out.grad  # BUG: -cos for cos
+
+        out._backward = _backward
+        return out
+
+
 # === Kinks and numerics ===========================================================================
 
 
@@ -329,6 +343,35 @@ class ReluGradOneAtZero(Value):
         def _backward() -> None:
             if not self.data < 0.0:  # BUG: < for <=, so the kink x = 0 passes the gradient
                 self.grad += out.grad
+
+        out._backward = _backward
+        return out
+
+
+class AbsGradOneAtZero(Value):
+    """``abs'(0) = 1`` (the sign of ``x >= 0``) where torch says ``sgn(0) = 0``."""
+
+    def abs(self) -> Value:
+        """``|self|``."""
+        out = self._result(abs(self.data), (self,), "abs")
+
+        def _backward() -> None:
+            sign = 1.0 if self.data >= 0.0 else -1.0  # BUG: >= for >, so abs'(0) = 1
+            self.grad += sign * out.grad
+
+        out._backward = _backward
+        return out
+
+
+class SqrtViaExpLog(Value):
+    """``sqrt`` as ``exp(0.5 * log(x))`` with ``math.log``: a domain error at 0 (and below)."""
+
+    def sqrt(self) -> Value:
+        """The square root."""
+        out = self._result(math.exp(0.5 * math.log(self.data)), (self,), "sqrt")  # BUG
+
+        def _backward() -> None:
+            self.grad += ieee_div(out.grad, 2.0 * out.data)
 
         out._backward = _backward
         return out
@@ -588,6 +631,13 @@ def _backward_twice(v: Any) -> list[float]:
     return [out.data, a.grad, b.grad]
 
 
+def _sqrt_at_a_dead_relu(v: Any) -> list[float]:
+    a = v(-1.0)
+    out = a.relu().sqrt()  # torch: value 0, gradient 0 (relu masks sqrt's infinite one)
+    out.backward()
+    return [out.data, a.grad]
+
+
 def _divide_by_zero(v: Any) -> list[float]:
     a, b = v(1.0), v(0.0)
     out = a / b
@@ -751,11 +801,33 @@ BUGS: tuple[Bug, ...] = (
         _unary("sigmoid", 0.5),
     ),
     Bug(
+        WrongSinDerivative,
+        "sin' as -cos (the derivative of cos, with its sign)",
+        "-",
+        "random",
+        _unary("sin", 0.5),
+    ),
+    Bug(
         ReluGradOneAtZero,
         "relu'(0) = 1 where torch says 0",
         "KhawajaAbaid/micrograd_c#4; uptake/numpynet#35",
         "kinks",
         _unary("relu", 0.0),
+    ),
+    Bug(
+        AbsGradOneAtZero,
+        "abs'(0) = 1 (x >= 0 taken as positive) where torch's sgn(0) is 0",
+        "-",
+        "kinks",
+        _unary("abs", 0.0),
+    ),
+    Bug(
+        SqrtViaExpLog,
+        "sqrt(x) as exp(0.5 * log(x)): math domain error at 0, where torch's value is 0",
+        "-",
+        "nonfinite",
+        _sqrt_at_a_dead_relu,
+        strict_only=True,
     ),
     Bug(
         TanhViaExpOverflows,

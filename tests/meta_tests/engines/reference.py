@@ -263,6 +263,52 @@ class Value:
         out._backward = _backward
         return out
 
+    def sin(self) -> Value:
+        """The sine (nan at +-inf instead of raising)."""
+        out = self._result(
+            math.sin(self.data) if math.isfinite(self.data) else _NAN, (self,), "sin"
+        )
+
+        def _backward() -> None:
+            self.grad += (math.cos(self.data) if math.isfinite(self.data) else _NAN) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def cos(self) -> Value:
+        """The cosine (nan at +-inf instead of raising)."""
+        out = self._result(
+            math.cos(self.data) if math.isfinite(self.data) else _NAN, (self,), "cos"
+        )
+
+        def _backward() -> None:
+            self.grad -= (math.sin(self.data) if math.isfinite(self.data) else _NAN) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def sqrt(self) -> Value:
+        """The square root: nan below 0, and torch's gradient ``grad / (2 * sqrt)`` (inf at 0)."""
+        x = self.data
+        out = self._result(math.sqrt(x) if x >= 0.0 or math.isnan(x) else _NAN, (self,), "sqrt")
+
+        def _backward() -> None:
+            self.grad += ieee_div(out.grad, 2.0 * out.data)
+
+        out._backward = _backward
+        return out
+
+    def abs(self) -> Value:
+        """``|self|``; torch's derivative ``sgn(self)`` is 0 at 0 (and at nan)."""
+        out = self._result(abs(self.data), (self,), "abs")
+
+        def _backward() -> None:
+            sign = 1.0 if self.data > 0.0 else -1.0 if self.data < 0.0 else 0.0
+            self.grad += sign * out.grad
+
+        out._backward = _backward
+        return out
+
     # --- backward ---------------------------------------------------------------------------------
 
     def _topological_order(self) -> list[Value]:
