@@ -917,7 +917,10 @@ fn read_node(i: usize, raw: &Json, earlier: &[Node], claimed: &[Op]) -> Result<N
     let Some(op) = Op::from_name(name).filter(|op| claimed.contains(op)) else {
         return Err(Rejection::Unsupported {
             op: name.to_owned(),
-            message: format!("this driver serves no op named \"{name}\""),
+            message: match Op::from_name(name) {
+                Some(_) => format!("this driver does not claim the op \"{name}\" in its hello"),
+                None => format!("this driver serves no op named \"{name}\""),
+            },
         });
     };
     if args.len() != op.arity() {

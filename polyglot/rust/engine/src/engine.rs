@@ -147,21 +147,23 @@ impl Drop for Node {
     fn drop(&mut self) {
         let mut dying = Vec::new();
         unlink_operands(&mut self.op, &mut dying);
-        while let Some(mut node) = dying.pop() {
-            unlink_operands(&mut node.op, &mut dying);
-            // `node` is dropped here as a leaf: its own drop has nothing left to do.
+        while let Some(mut value) = dying.pop() {
+            if let Some(node) = Rc::get_mut(&mut value.0) {
+                unlink_operands(&mut node.op, &mut dying);
+            }
+            // `value` is dropped here as a leaf: its node's own drop has nothing left to do.
         }
     }
 }
 
 /// Takes `op`'s operands; those whose last handle this was go to `dying` (unless they are
 /// leaves, which drop without recursion), the others just lose a reference.
-fn unlink_operands(op: &mut Op, dying: &mut Vec<Node>) {
-    for operand in op.take_operands().into_iter().flatten() {
-        if let Ok(node) = Rc::try_unwrap(operand.0) {
-            if !matches!(node.op, Op::Leaf) {
-                dying.push(node);
-            }
+fn unlink_operands(op: &mut Op, dying: &mut Vec<Value>) {
+    for mut operand in op.take_operands().into_iter().flatten() {
+        let is_last_handle_of_interior_node =
+            Rc::get_mut(&mut operand.0).is_some_and(|node| !matches!(node.op, Op::Leaf));
+        if is_last_handle_of_interior_node {
+            dying.push(operand);
         }
     }
 }
