@@ -1054,8 +1054,9 @@ fn run<E: Engine + ?Sized>(engine: &E, program: &Program) -> Result<Evaluation, 
 }
 
 fn evaluate<E: Engine + ?Sized>(engine: &E, program: &Program) -> Result<Evaluation, Failure> {
-    // Dropped at the end in creation order, the last handle of the output last, as a user's
-    // program would drop its graph; dropping in reverse would hide a recursive Drop.
+    // Dropped before the answer is written (a crash in an engine's Drop is then this request's),
+    // in creation order, so the output's handle goes last and takes the graph with it, as in a
+    // user's program; dropping in reverse order would hide a recursive Drop.
     let mut slots: Vec<Slot<E::Value>> = Vec::with_capacity(program.nodes.len());
     for (i, node) in program.nodes.iter().enumerate() {
         let slot = match *node {
@@ -1090,11 +1091,11 @@ fn evaluate<E: Engine + ?Sized>(engine: &E, program: &Program) -> Result<Evaluat
             engine.backward(output);
         }
     }
-    let read = |read: &dyn Fn(&E::Value) -> f64| -> Vec<Option<f64>> {
+    let read = |field: &dyn Fn(&E::Value) -> f64| -> Vec<Option<f64>> {
         slots
             .iter()
             .map(|slot| match slot {
-                Slot::Value(v) => Some(read(v)),
+                Slot::Value(v) => Some(field(v)),
                 Slot::Const(_) => None,
             })
             .collect()
