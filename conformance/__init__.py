@@ -43,19 +43,25 @@ def check(
     timeout: float | None = 5.0,
     on_result: Callable[[CheckResult], None] | None = None,
     shrink_seconds: float = 20.0,
+    skip_ops: Sequence[str] = (),
+    aliases: Sequence[str] = (),
+    xfail: Sequence[str] = (),
 ) -> Report:
     """Check ``target`` (``module:Value``, ``file.py:Value``, a class, an adapter, a Backend).
 
-    Raises ``conformance.backends.TargetError`` when the target cannot be loaded and
-    ``conformance.oracles.OracleUnavailable`` when no oracle can be used. ``checks`` selects
-    checks by name, ``timeout`` is the per-program limit in seconds, ``shrink_seconds`` caps the
-    time spent shrinking each failure.
+    Raises ``conformance.backends.TargetError`` when the target cannot be loaded,
+    ``conformance.oracles.OracleUnavailable`` when no oracle can be used and
+    ``conformance.config.ConfigError`` for a bad setting. ``checks`` selects checks by name,
+    ``timeout`` is the per-program limit in seconds, ``shrink_seconds`` caps the time spent
+    shrinking each failure; ``skip_ops`` (``"pow:vv"``), ``aliases`` (``"log=ln"``) and
+    ``xfail`` (problem signatures, variants or ops) steer it as the command-line options do.
     """
     from conformance.backends import load_backend
+    from conformance.config import parse_aliases, parse_skip, parse_xfail
     from conformance.oracles import load_oracle
     from conformance.runner import run_checks
 
-    backend = load_backend(target)
+    backend = load_backend(target, aliases=parse_aliases(aliases))
     the_oracle = load_oracle(oracle)
     return run_checks(
         backend,
@@ -68,4 +74,6 @@ def check(
         timeout=timeout,
         on_result=on_result,
         shrink_seconds=shrink_seconds,
+        skip_ops=parse_skip(skip_ops),
+        xfail=parse_xfail(xfail),
     )

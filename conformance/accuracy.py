@@ -198,11 +198,12 @@ def run_accuracy(
     backend: BackendBase, *, profile: str = "default", seed: int = 0, with_torch: bool = True
 ) -> str:
     """The ``--accuracy`` report for ``backend`` (and torch where installed) as printable text."""
-    from conformance.runner import probe
+    from conformance.probe import probe
 
     if profile not in ACCURACY_PROGRAMS:
         raise ValueError(f"profile={profile!r}; expected one of {list(ACCURACY_PROGRAMS)}")
-    supported, _, fatal = probe(backend)
+    found = probe(backend)
+    supported, fatal = found.supported, found.fatal
     if fatal:
         return f"accuracy: nothing to measure ({fatal})"
     backends: dict[str, BackendBase] = {backend.name: backend}

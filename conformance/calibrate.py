@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from conformance.backends import load_backend
 from conformance.backends.base import Evaluation
 from conformance.checks import CheckContext, ProgramCheck, get_check
+from conformance.probe import probe
 from conformance.program import Program
-from conformance.runner import probe, run_check
+from conformance.runner import run_check
 from conformance.tolerance import ABS, Verdict, compare, scales
 
 __all__ = ["main", "worst_ratio"]
@@ -62,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend = load_backend(args.target)
     oracle = load_oracle(args.oracle)
     print(f"oracle: {oracle.description or oracle.name}", flush=True)
-    supported, _, fatal = probe(backend)
+    found = probe(backend)
+    supported, fatal = found.supported, found.fatal
     if fatal:
         print(fatal, file=sys.stderr)
         return 2

@@ -1,12 +1,14 @@
 """`python -m conformance [TARGET]`: check a backend and print the verdict.
 
-Exit status: 0 conformant, 1 not conformant, 2 target not loadable or bad arguments.
+Exit status: 0 conformant, 1 not conformant, 2 target not loadable or bad arguments, 3 an
+internal error of the harness (with its traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from conformance.report import CheckResult, Report
 
 __all__ = ["build_parser", "main"]
 
-EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m conformance",
         description="Check a micrograd-style autograd engine against PyTorch float64.",
-        epilog="Exit status: 0 conformant, 1 not conformant, 2 bad target or arguments.",
+        epilog="Exit status: 0 conformant, 1 not conformant, 2 bad target or arguments, "
+        "3 internal error of the harness.",
     )
     parser.add_argument(
         "target",
@@ -101,6 +104,38 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="list the op table (names, forms, spelling) and exit",
     )
+    parser.add_argument(
+        "--skip-op",
+        action="append",
+        default=[],
+        metavar="NAME[:FORM]",
+        help="leave an op (or one form of it, e.g. pow:vv) out of the run (repeatable)",
+    )
+    parser.add_argument(
+        "--alias",
+        action="append",
+        default=[],
+        metavar="METHOD=NAME",
+        help="the engine's own name for a method of the op table, e.g. log=ln (repeatable)",
+    )
+    parser.add_argument(
+        "--xfail",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="expected failures (problem signatures, op variants or ops, one per line): "
+        "reported, but they do not fail the run",
+    )
+    parser.add_argument(
+        "--repro-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write each problem's standalone script and wire-protocol line into DIR",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print full reproducers and wire lines"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return parser
 
@@ -121,7 +156,23 @@ def op_table() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status."""
+    """Run the CLI; returns the exit status (3 and a traceback for a fault of the harness)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        print(
+            "internal error of the conformance harness (not a verdict on the engine); "
+            "please report it with this traceback:",
+            file=sys.stderr,
+        )
+        traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_checks:
@@ -139,18 +190,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from conformance import target_label
     from conformance.backends import BackendBase, TargetError, load_backend
+    from conformance.config import (
+        ConfigError,
+        Settings,
+        parse_aliases,
+        parse_skip,
+        project_settings,
+        read_xfail_file,
+    )
     from conformance.oracles import OracleUnavailable, load_oracle
+    from conformance.report import write_reproducers
     from conformance.runner import run_checks
 
     if args.exec_command is not None and args.target is not None:
         parser.error("give a TARGET or --exec COMMAND, not both")
     try:
+        settings = project_settings().merged(
+            Settings(
+                parse_skip(args.skip_op),
+                parse_aliases(args.alias),
+                read_xfail_file(args.xfail) if args.xfail is not None else [],
+            )
+        )
+    except ConfigError as exc:
+        parser.error(str(exc))
+    try:
         if args.exec_command is not None:
             from conformance.backends.subprocess import SubprocessBackend
 
+            if settings.aliases:
+                parser.error("--alias applies to Python targets, not to --exec drivers")
             backend: BackendBase = SubprocessBackend(args.exec_command, timeout=args.timeout)
         else:
-            backend = load_backend(args.target)
+            backend = load_backend(args.target, aliases=settings.aliases)
     except (TargetError, ValueError) as exc:
         print(f"error: cannot load target: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -189,21 +261,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout=None if args.exec_command is not None else args.timeout,
         on_result=finished,
         on_start=started,
+        skip_ops=settings.skip,
+        xfail=settings.xfail,
     )
-    if report.failures:
-        print()
-        print(report.failure_text())
     print()
-    print(report.table())
+    print(report.text(verbose=args.verbose) if not args.quiet else report.verdict())
     if args.accuracy:
         from conformance.accuracy import run_accuracy
 
         print()
         print(run_accuracy(backend, profile=args.profile, seed=report.seed))
-    if args.json is not None:
+    status = EXIT_OK if report.ok else EXIT_NOT_CONFORMANT
+    for path, write in (
+        (args.json, lambda p: p.write_text(report.to_json() + "\n")),
+        (args.repro_dir, lambda p: write_reproducers(report, p)),
+    ):
+        if path is None:
+            continue
         try:
-            args.json.write_text(report.to_json() + "\n")
+            write(path)
         except OSError as exc:
-            print(f"error: cannot write --json {args.json}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    return EXIT_OK if report.ok else EXIT_NOT_CONFORMANT
+            print(f"error: cannot write {path}: {exc}", file=sys.stderr)
+            status = EXIT_USAGE
+    return status

@@ -233,8 +233,14 @@ class Op:
     per operand (``c / v``: 1/v**2)."""
     kink: Callable[[float, float], bool] = _no_kink
     """True where the op sits on a point where derivative conventions differ (relu at 0, 0**b)."""
+    fragile: Callable[[float, float], bool] = _no_kink
+    """True where correct float64 evaluations may differ even in finiteness (torch's ``c / v``
+    is ``reciprocal(v) * c``, which overflows for subnormal v while the quotient may not)."""
     linear: bool = False
     """Linear in its operands (add, sub, neg): makes zeros (a - a) and routes gradients."""
+    either_side: bool = False
+    """micrograd's API takes a number on either side of it (``v * 2`` and ``2 * v``): a missing
+    number form, where the op itself exists, is a problem rather than a skipped variant."""
     bounded: bool = False
     """Its value stays in [-1, 1] whatever the operand (tanh, sigmoid, sin, cos): damps chains."""
     contraction: float | None = None
@@ -434,6 +440,10 @@ def _s_div(a: float, b: float, y: float, sa: float, sb: float) -> tuple[float, f
         + _term(lambda: 2.0 * a / (b * b * b), sb)
         + abs(a) * PARTIAL_UNDERFLOW,
     )
+
+
+def _subnormal_denominator(a: float, b: float) -> bool:
+    return 0.0 < abs(b) < 2.0**-1022  # 1 / b overflows; b * b underflows in the partials
 
 
 def _amplify_div(a: float, b: float) -> tuple[float, float]:
@@ -652,6 +662,7 @@ def _binary(
         mpmath=mp,
         partials=partials,
         dunder=dunder,
+        either_side=True,
         **facts,
     )
 
@@ -706,6 +717,7 @@ def _inplace(base: Op, symbol: str) -> Op:
         partial_scales=base.partial_scales,
         first_order_breaks=base.first_order_breaks,
         ambiguous_operands=base.ambiguous_operands,
+        fragile=base.fragile,
         bilinear=base.bilinear,
         amplification=base.amplification,
         kink=base.kink,
@@ -752,6 +764,7 @@ _DIV = _binary(
     first_order_breaks=_relative_error_of(1),
     ambiguous_operands=(1,),
     amplification=_amplify_div,
+    fragile=_subnormal_denominator,
     contraction=2.0,
     specials=(1e-200, 1e200, 1.5e-154, 1e-300),
     description="a / b",

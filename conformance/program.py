@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,21 @@ class Program:
         object.__setattr__(cut, "output", end)
         object.__setattr__(cut, "backward_passes", self.backward_passes)
         return cut
+
+    def with_inputs(self, values: Sequence[float]) -> Program:
+        """The same program with its input nodes (in order) holding ``values``."""
+        inputs = self.inputs
+        if len(values) != len(inputs):
+            raise ProgramError(f"{len(inputs)} inputs, got {len(values)} values: {values!r:.80}")
+        nodes = list(self.nodes)
+        for i, x in zip(inputs, values, strict=True):
+            nodes[i] = Node("input", value=float(x))
+        copy = object.__new__(Program)
+        # Only leaf values change: the structure was validated already.
+        object.__setattr__(copy, "nodes", tuple(nodes))
+        object.__setattr__(copy, "output", self.output)
+        object.__setattr__(copy, "backward_passes", self.backward_passes)
+        return copy
 
     def pruned(self) -> Program:
         """The program without the nodes the output does not depend on (renumbered)."""
@@ -158,27 +174,42 @@ class Program:
 
     # --- Python rendering ----------------------------------------------------------------
 
-    def to_python(self, value_class: str = "Value", *, inputs: str = "") -> list[str]:
+    def to_python(
+        self,
+        value_class: str = "Value",
+        *,
+        inputs: str = "",
+        aliases: Mapping[str, str] | None = None,
+    ) -> list[str]:
         """Straight-line Python statements that rebuild the program (``v{i}`` per node).
 
         ``inputs`` is what an input node holds, formatted with its index ``i`` (``"P[{i}]"``);
-        by default its number."""
+        by default its number. ``aliases`` renames methods (``{"log": "ln"}``)."""
         lines: list[str] = []
         for i, node in enumerate(self.nodes):
             if node.op == "input":
                 x = inputs.format(i=i) if inputs else format_float(node.value)
                 lines.append(f"v{i} = {value_class}({x})")
             elif node.op != "const":
-                lines += self.node_source(i)
+                lines += self.node_source(i, aliases)
         return lines
 
-    def node_source(self, index: int) -> list[str]:
+    def node_source(self, index: int, aliases: Mapping[str, str] | None = None) -> list[str]:
         """The Python statements of op node ``index`` (``v5 = v3 * 2.0``), from its op's row."""
         names = [self.operand_source(j) for j in self.nodes[index].args]
-        text = OPS[self.nodes[index].op].source.format(
-            out=f"v{index}", a=names[0], b=names[1] if len(names) > 1 else ""
-        )
-        return text.split("\n")
+        return self.op_source(self.nodes[index].op, f"v{index}", *names, aliases=aliases)
+
+    @staticmethod
+    def op_source(
+        op_name: str, out: str, *operands: str, aliases: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """The statements that apply an op to operand expressions, binding ``out``."""
+        op = OPS[op_name]
+        template = op.source
+        if aliases and op.method and op.method in aliases:
+            template = template.replace(f".{op.method}()", f".{aliases[op.method]}()")
+        b = operands[1] if len(operands) > 1 else ""
+        return template.format(out=out, a=operands[0], b=b).split("\n")
 
     def operand_source(self, index: int) -> str:
         """How node ``index`` appears as an operand: ``v3`` or a parenthesised constant."""

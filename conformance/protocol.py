@@ -26,6 +26,7 @@ __all__ = [
     "encode_request",
     "encode_result",
     "hello",
+    "reproducer_line",
 ]
 
 PROTOCOL_VERSION = 1
@@ -166,3 +167,27 @@ def decode_result(message: dict[str, Any], program: Program) -> tuple[dict[int, 
         if node.op == "input":
             grads[i] = decode_number(grads_in[i], f"grads[{i}]", null_is_nan=True)
     return values, grads
+
+
+def _column(n: int, numbers: dict[int, float]) -> list[float | str | None]:
+    return [encode_number(numbers[i]) if i in numbers else None for i in range(n)]
+
+
+def reproducer_line(
+    program: Program,
+    values: dict[int, float],
+    grads: dict[int, float],
+    value_tolerances: dict[int, float],
+    grad_tolerances: dict[int, float],
+) -> str:
+    """A failing program as one ``run`` request (id 0) that any driver can be fed, with the
+    oracle's numbers and the allowed differences in an ``expect`` field drivers ignore."""
+    n = len(program.nodes)
+    request = encode_request(program, 0)
+    request["expect"] = {
+        "values": _column(n, values),
+        "grads": _column(n, grads),
+        "value_tolerances": _column(n, value_tolerances),
+        "grad_tolerances": _column(n, grad_tolerances),
+    }
+    return encode_line(request).decode().rstrip("\n")

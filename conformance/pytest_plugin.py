@@ -105,14 +105,15 @@ class ConformanceItem(pytest.Item):
     def runtest(self) -> None:
         """Run the check; fail with the reproducer, skip with the reason, or warn."""
         from conformance.checks import CheckContext, get_check
-        from conformance.runner import probe, run_check
+        from conformance.probe import probe
+        from conformance.runner import run_check
 
         config = self.config
         state = config.stash[_STATE]
         timeout = config.getoption("conformance_timeout")
         if state["probe"] is None:
             state["probe"] = probe(state["backend"], timeout)
-        supported, _, fatal = state["probe"]
+        supported, fatal = state["probe"].supported, state["probe"].fatal
         if fatal is not None:
             raise ConformanceFailed(fatal)
         strict = bool(config.getoption("conformance_strict"))

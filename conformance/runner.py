@@ -1,4 +1,14 @@
-"""Runs the checks under a profile: probing, Hypothesis, shrinking, reproducers, the Report."""
+"""Runs a conformance check: probing, the per-op check, the composition checks, the Report.
+
+The order is the diagnosis: probing decides what the engine supports (and finds missing number
+forms); the ``ops`` check tries every supported variant alone; the composition checks then run
+without the variants that already failed alone, so what they find is a bug of the graph
+machinery. A composition check does not stop at its first failure: each failure is shrunk, given
+a signature (``conformance.diagnosis.graph``) and recorded as a problem, and the search goes on
+with a fresh seed, counting failures that are known bugs seen again, until its budget is spent or
+it keeps finding only known bugs. Every distinct bug is reported once, with the checks that saw
+it.
+"""
 
 from __future__ import annotations
 
@@ -13,33 +23,57 @@ from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Flaky, HypothesisWarning
 
 from conformance.backends.base import BackendBase, BackendError, OracleBase
-from conformance.checks import CHECKS, Check, CheckContext, Outcome, get_check, run_guarded
-from conformance.ops import Variant, all_variants
+from conformance.checks import CHECKS, Check, CheckContext, Outcome, ProgramCheck, get_check
+from conformance.checks.deep import ORACLE_NODES, DeepCheck
+from conformance.checks.per_op import PerOpCheck
+from conformance.checks.programs import RANDOM
+from conformance.diagnosis.evidence import evidence
+from conformance.diagnosis.graph import (
+    Battery,
+    describe,
+    error_signature,
+    run_battery,
+    signature_of,
+)
+from conformance.diagnosis.op_problems import api_problems, excluded, leaf_problem, op_problems
+from conformance.diagnosis.problems import Problem, Problems
+from conformance.ops import Variant
+from conformance.probe import Probe, probe
 from conformance.profiles import BUDGETS, PROFILES
-from conformance.program import Node, Program
+from conformance.program import Program
 from conformance.report import CheckResult, Failure, Report
 from conformance.reproducers.program import render
 
 __all__ = [
     "BUDGETS",
+    "MAX_NEW_PROBLEMS",
     "PROFILES",
     "default_seed",
     "probe",
+    "run_check",
     "run_checks",
     "throughput",
 ]
 
 SHRINK_BUDGET = 20.0
-"""Default seconds of shrinking per failing check."""
+"""Default seconds of shrinking per failure."""
+
+CHECK_SHRINK_BUDGET = 30.0
+"""At most this many seconds of shrinking per check, however many bugs it finds."""
 
 CRASH_SHRINK_BUDGET = 2.0
 """At most this much shrinking for a hang, or for a crash or protocol break of a process
 backend: every shrink step waits out a timeout or restarts a process, for little gain."""
 
-_PROBE_VALUES = {"a": 0.75, "b": 1.25, "c": 2.0}
+MAX_NEW_PROBLEMS = 6
+"""A check stops searching after finding this many new problems."""
+
+STALE_ROUNDS = 2
+"""A check stops searching after this many rounds in a row found only known problems."""
 
 
 class _Failed(Exception):
@@ -62,63 +96,18 @@ def default_seed() -> int:
     return random.SystemRandom().randrange(2**32)
 
 
-def _probe_program(name: str, form: str) -> Program:
-    nodes: list[Node] = [Node("input", value=_PROBE_VALUES["a"])]
-    if form == "v":
-        args: tuple[int, ...] = (0,)
-    elif form == "vv":
-        nodes.append(Node("input", value=_PROBE_VALUES["b"]))
-        args = (0, 1)
-    elif form == "vc":
-        nodes.append(Node("const", value=_PROBE_VALUES["c"]))
-        args = (0, 1)
-    else:
-        nodes.append(Node("const", value=_PROBE_VALUES["c"]))
-        args = (1, 0)
-    nodes.append(Node(name, args))
-    return Program(tuple(nodes), len(nodes) - 1)
-
-
-def probe(
-    backend: BackendBase, timeout: float | None = 5.0
-) -> tuple[list[Variant], dict[Variant, str], str | None]:
-    """Which (op, form) pairs the backend supports, why the others are skipped, and a fatal error.
-
-    Each variant is run in a tiny program. An AttributeError, TypeError, NotImplementedError or an
-    error mentioning "support"/"implement" means not supported; any other failure leaves the
-    variant in (the checks then report it). The fatal error is set when even ``Value(x)`` with
-    ``backward()`` fails: then nothing can be checked.
-    """
-    leaf = Program((Node("input", value=_PROBE_VALUES["a"]),), 0)
-    try:
-        run_guarded(backend, leaf, timeout)
-    except BackendError as exc:
-        return [], {}, f"a single input Value with backward() fails: {exc}"
-    supported: list[Variant] = []
-    skipped: dict[Variant, str] = {}
-    for name, form in all_variants():
-        try:
-            run_guarded(backend, _probe_program(name, form), timeout)
-        except BackendError as exc:
-            if exc.kind == "unsupported":
-                skipped[(name, form)] = str(exc).splitlines()[0][:160]
-                continue
-        supported.append((name, form))
-    return supported, skipped, None
-
-
 @dataclass
-class _Run:
-    """Mutable state of one check's Hypothesis run."""
+class _Search:
+    """Mutable state of one check's search, across its rounds."""
 
     examples: int = 0
     unchecked: int = 0
-    failures_seen: int = 0
-    first_failure_at: int = 0
-    last_failure: tuple[Any, Outcome] | None = None
     deadline: float = 0.0
+    shrink_started: float = 0.0
     shrink_deadline: float = 0.0
+    shrinking: bool = False
     out_of_time: bool = False
+    last_failure: tuple[Any, Outcome] | None = None
 
 
 def _settings(check: Check, count: int) -> settings:
@@ -136,13 +125,40 @@ def _settings(check: Check, count: int) -> settings:
     )
 
 
-def _replay_command(ctx: CheckContext, seed_value: int, check: Check) -> str:
+def replay_command(ctx: CheckContext, seed_value: int, check: str, semantics: bool = False) -> str:
+    """The command that runs one check of this run again."""
     parts = ["python", "-m", "conformance", *ctx.backend.replay_args()]
-    parts += ["--seed", str(seed_value)]
-    parts += ["--profile", ctx.profile, "--check", check.name]
-    if ctx.strict or check.semantics:
+    parts += ["--seed", str(seed_value), "--profile", ctx.profile]
+    if check != "probe":
+        parts += ["--check", check]
+    if ctx.strict or semantics:
         parts.append("--strict")
     return shlex.join(parts)
+
+
+def _battery(ctx: CheckContext) -> Battery:
+    """The run's battery (an empty one for a check run on its own: nothing is explained)."""
+    return ctx.battery if ctx.battery is not None else Battery()
+
+
+def _evaluator(check: Check, ctx: CheckContext) -> Callable[[Program], Outcome]:
+    """How experiments on a failing program are judged: as the check judges (or as random)."""
+    judge = check if isinstance(check, ProgramCheck) else RANDOM
+    return lambda program: judge.evaluate(ctx, program, ctx.timeout)
+
+
+def _known(problems: Problems, outcome: Outcome, battery: Battery) -> Problem | None:
+    """The known problem an (unshrunk) failure is, where it can be told without shrinking."""
+    if outcome.verdict.error is not None:
+        return problems.get(error_signature(outcome))
+    if outcome.program is None:
+        return None
+    values = outcome.expected.values if outcome.expected is not None else None
+    for signature in battery.classify(outcome.program, values):
+        known = problems.get(signature)
+        if known is not None:
+            return known
+    return None
 
 
 def run_check(
@@ -153,75 +169,134 @@ def run_check(
     budget: float | None,
     count: int | None = None,
     shrink_seconds: float = SHRINK_BUDGET,
+    problems: Problems | None = None,
 ) -> CheckResult:
-    """Run one check; its failure (if any) is shrunk and rendered with a reproducer."""
+    """Run one check: search, shrink and record each new bug, go on until the budget is spent."""
     started = time.perf_counter()
+    problems = Problems() if problems is None else problems
     result = CheckResult(check.name, "passed", description=check.description)
     strategy = check.lacking(ctx) or check.strategy(ctx)
     if isinstance(strategy, str):
         result.status, result.note = "skipped", strategy
         return result
     n = check.example_count(ctx.profile) if count is None else count
-    state = _Run(deadline=started + budget if budget else float("inf"))
+    state = _Search(deadline=started + budget if budget else float("inf"))
+    shrink_left = max(0.0, min(shrink_seconds * 3, CHECK_SHRINK_BUDGET))
+    found: list[Problem] = []
+    stale = rounds = 0
+    harness_error = ""
+    while state.examples < n and not state.out_of_time:
+        final, harness_error = _search_round(
+            check, ctx, strategy, state, seed_value + rounds, n - state.examples,
+            min(shrink_seconds, shrink_left), problems,
+        )  # fmt: skip
+        rounds += 1
+        if final is None:
+            break
+        own = max(0.0, state.shrink_deadline - time.perf_counter())
+        example, outcome = check.shrink(dataclasses.replace(ctx, shrink_seconds=own), *final)
+        example, outcome = _prune(check, ctx, example, outcome)
+        shrink_left -= time.perf_counter() - state.shrink_started
+        problem = _record(check, ctx, seed_value, example, outcome, problems, result)
+        if problem in found or problem.seen > 1:
+            stale += 1
+        else:
+            found.append(problem)
+            stale = 0
+        if stale >= STALE_ROUNDS or len(found) >= MAX_NEW_PROBLEMS or shrink_left <= 0:
+            break
+    result.examples = state.examples
+    result.unchecked = state.unchecked
+    result.problems = [str(p.signature) for p in problems if check.name in p.checks]
+    notes = [check.note(ctx)]
+    if harness_error:
+        result.status = "failed"
+        notes.append(harness_error)
+    if state.out_of_time and not found:
+        notes.append(f"time budget reached after {state.examples} of {n} examples")
+    if result.examples == 0 and result.status == "passed" and not result.problems:
+        # Nothing was checked: never a pass (a deep chain that never ran would hide a bug).
+        result.status = "failed"
+        notes.append(f"no example ran (0 of {n}): nothing was checked")
+    result.note = "; ".join(x for x in (result.note, *notes) if x)
+    result.seconds = time.perf_counter() - started
+    _settle_status(result, problems, ctx.strict)
+    return result
+
+
+def _search_round(
+    check: Check,
+    ctx: CheckContext,
+    strategy: st.SearchStrategy[Any],
+    state: _Search,
+    round_seed: int,
+    count: int,
+    shrink_seconds: float,
+    problems: Problems,
+) -> tuple[tuple[Any, Outcome] | None, str]:
+    """One Hypothesis run: the first failure that no known problem explains, shrunk."""
+    state.shrinking = False
+    state.last_failure = None
 
     def test(example: Any) -> None:
         now = time.perf_counter()
-        if state.failures_seen == 0 and state.examples and now > state.deadline:
+        if not state.shrinking and state.examples and now > state.deadline:
             state.out_of_time = True
             raise _OutOfTime()
-        if state.failures_seen and now > state.shrink_deadline:
+        if state.shrinking and now > state.shrink_deadline:
             raise _OutOfTime()
         outcome = check.run_example(ctx, example)
-        if state.failures_seen == 0:
+        if not state.shrinking:
             state.examples += 1
             if outcome.verdict.status == "unchecked":
                 state.unchecked += 1
-        if outcome.failed:
-            if state.failures_seen == 0:
-                budget = _shrink_budget(ctx, outcome, shrink_seconds)
-                state.shrink_deadline = time.perf_counter() + budget
-            state.failures_seen += 1
-            state.last_failure = (example, outcome)
-            raise _Failed(example, outcome)
+        if not outcome.failed:
+            return
+        known = _known(problems, outcome, _battery(ctx))
+        if known is not None:
+            if not state.shrinking:
+                known.saw(check.name)
+            return
+        if not state.shrinking:
+            state.shrinking = True
+            state.shrink_started = time.perf_counter()
+            state.shrink_deadline = state.shrink_started + _shrink_budget(
+                ctx, outcome, shrink_seconds
+            )
+        state.last_failure = (example, outcome)
+        raise _Failed(example, outcome)
 
-    wrapped = seed(seed_value)(_settings(check, n)(given(strategy)(test)))
-    final: tuple[Any, Outcome] | None = None
+    wrapped = seed(round_seed)(_settings(check, count)(given(strategy)(test)))
     try:
         with warnings.catch_warnings():
             # Hypothesis warns about the repr of a 100,000-node failing example; we print our own.
             warnings.simplefilter("ignore", HypothesisWarning)
             wrapped()
     except _Failed as failed:
-        final = (failed.example, failed.outcome)
+        return (failed.example, failed.outcome), ""
     except (_OutOfTime, Flaky):
-        final = state.last_failure
+        return state.last_failure, ""
     except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         # An ExceptionGroup from Hypothesis (flaky replays) still leaves our last failure.
-        final = state.last_failure
-        if final is None:
-            result.status = "failed"
-            result.note = f"harness error: {type(exc).__name__}: {exc}"
-    result.examples = state.examples
-    result.unchecked = state.unchecked
-    notes = [check.note(ctx)]
-    if state.out_of_time and final is None:
-        notes.append(f"time budget reached after {state.examples} of {n} examples")
-    if final is not None:
-        left = max(0.0, state.shrink_deadline - time.perf_counter())
-        example, outcome = check.shrink(_ctx_with_shrink(ctx, left), *final)
-        example, outcome = _prune(check, ctx, example, outcome)
-        result.status = "warned" if check.semantics and not ctx.strict else "failed"
-        replay = _replay_command(ctx, seed_value, check)
-        result.failures.append(_failure(check, ctx, example, outcome, replay))
-    elif result.examples == 0 and result.status == "passed":
-        # Nothing was checked: never a pass (a deep chain that never ran would hide a bug).
+        if state.last_failure is not None:
+            return state.last_failure, ""
+        return None, f"harness error: {type(exc).__name__}: {exc}"
+    return None, ""
+
+
+def _settle_status(result: CheckResult, problems: Problems, strict: bool) -> None:
+    """failed / warned / expected / passed, from the problems this check saw."""
+    if result.status in ("failed", "skipped"):
+        return
+    seen = [p for p in problems if result.name in p.checks]
+    if any(p.severity == "error" and not p.expected for p in seen):
         result.status = "failed"
-        notes.append(f"no example ran (0 of {n}): nothing was checked")
-    result.note = "; ".join(x for x in (result.note, *notes) if x)
-    result.seconds = time.perf_counter() - started
-    return result
+    elif any(p.severity == "semantics" and not p.expected for p in seen):
+        result.status = "failed" if strict else "warned"
+    elif seen:
+        result.status = "expected"
 
 
 def _prune(check: Check, ctx: CheckContext, example: Any, outcome: Outcome) -> tuple[Any, Outcome]:
@@ -247,9 +322,63 @@ def _shrink_budget(ctx: CheckContext, outcome: Outcome, shrink_seconds: float) -
     return shrink_seconds
 
 
-def _ctx_with_shrink(ctx: CheckContext, seconds: float) -> CheckContext:
-    """ctx with ``seconds`` left for a check's own shrinking."""
-    return dataclasses.replace(ctx, shrink_seconds=seconds)
+def _record(
+    check: Check,
+    ctx: CheckContext,
+    seed_value: int,
+    example: Any,
+    outcome: Outcome,
+    problems: Problems,
+    result: CheckResult,
+) -> Problem:
+    """Turn a shrunk failure into a problem (or a sighting of a known one)."""
+    signature = signature_of(
+        outcome, _battery(ctx), check=check.name, known=lambda s: problems.get(s) is not None
+    )
+    known = problems.get(signature)
+    if known is None and signature.kind == "hang" and outcome.program is not None:
+        # A graph bug the battery knows (a topological sort without a visited set) can also
+        # make a long graph take forever: a hang there is that bug, seen again.
+        values = outcome.expected.values if outcome.expected is not None else None
+        for candidate in _battery(ctx).classify(outcome.program, values):
+            known = problems.get(candidate)
+            if known is not None:
+                known.details.append(f"also: {describe(signature, outcome, _battery(ctx))}")
+                break
+    if known is not None:
+        known.saw(check.name)
+        return known
+    # A failure the battery explains as a graph bug is one, wherever it showed.
+    severity = "error" if signature.kind == "graph" else outcome.verdict.severity
+    replay = replay_command(ctx, seed_value, check.name, severity == "semantics")
+    failure = _failure(check, ctx, example, outcome, replay)
+    result.failures.append(failure)
+    program = outcome.program
+    problem = Problem(
+        signature,
+        describe(signature, outcome, _battery(ctx)),
+        severity=severity,
+        ops=sorted({f"{op}:{form}" for op, form in program.variants()}) if program else [],
+        checks=[check.name],
+        details=[] if outcome.verdict.error else outcome.verdict.describe().splitlines()[:6],
+        reproducer=failure.reproducer,
+        replay=replay,
+        program=program,
+    )
+    if program is not None and outcome.expected is not None:
+        shown = evidence(
+            ctx.backend,
+            program,
+            outcome.expected,
+            mismatches=outcome.verdict.mismatches,
+            error=outcome.verdict.error,
+            check=check.name,
+            replay=replay,
+            summary=problem.summary,
+            aliases=getattr(ctx.backend, "aliases", None),
+        )
+        problem.short, problem.wire = shown.short, shown.wire
+    return problems.add(problem)
 
 
 def _failure(
@@ -273,6 +402,70 @@ def _failure(
     return Failure(check.name, summary, script, replay, program)
 
 
+def _run_ops(
+    check: PerOpCheck,
+    ctx: CheckContext,
+    budget: float,
+    report: Report,
+    seed_value: int,
+    leaf: Problem | None,
+) -> tuple[CheckResult, dict[Variant, str]]:
+    started = time.perf_counter()
+    result = CheckResult(check.name, "passed", description=check.description)
+    run = check.run_all(ctx, started + budget)
+    report.op_results = run.results
+    for problem in op_problems(run, ctx, lambda name: replay_command(ctx, seed_value, name)):
+        if leaf is None:
+            report.problems.add(problem)
+        else:  # with leaves stored wrong every op is wrong: one root cause, one problem
+            leaf.details.append(f"as a result: {problem.summary}")
+            leaf.saw("ops")
+    result.examples = run.evaluated
+    if run.unfinished:
+        result.note = (
+            f"time budget reached: {len(run.unfinished)} variants not tried "
+            f"({', '.join(f'{n}:{f}' for n, f in run.unfinished[:6])})"
+        )
+    result.problems = [str(p.signature) for p in report.problems if "ops" in p.checks]
+    result.seconds = time.perf_counter() - started
+    _settle_status(result, report.problems, ctx.strict)
+    return result, excluded(run)
+
+
+def _run_deep(
+    check: DeepCheck, ctx: CheckContext, budget: float, report: Report, seed_value: int
+) -> CheckResult:
+    started = time.perf_counter()
+    result = CheckResult(check.name, "passed", description=check.description)
+    reason = check.lacking(ctx) or check.strategy(ctx)
+    if isinstance(reason, str):
+        result.status, result.note = "skipped", reason
+        return result
+    run = check.grow(ctx, started + budget)
+    result.examples = len(run.lengths)
+    if run.lengths:
+        longest = max(run.lengths)
+        result.note = f"chains of {', '.join(f'{n:,}' for n in run.lengths)} ops"
+        if longest > ORACLE_NODES:
+            result.note += f" (beyond {ORACLE_NODES:,}: judged against the op table's float64)"
+    if run.stopped:
+        result.note = "; ".join(x for x in (result.note, run.stopped) if x)
+    if run.failure is not None:
+        program, outcome = run.failure
+        shrink_ctx = dataclasses.replace(
+            ctx, shrink_seconds=_shrink_budget(ctx, outcome, ctx.shrink_seconds)
+        )
+        example, outcome = check.shrink(shrink_ctx, program, outcome)
+        _record(check, ctx, seed_value, example, outcome, report.problems, result)
+    result.problems = [str(p.signature) for p in report.problems if "deep" in p.checks]
+    if not run.lengths:
+        result.status = "failed"
+        result.note = "no chain ran: nothing was checked"
+    result.seconds = time.perf_counter() - started
+    _settle_status(result, report.problems, ctx.strict)
+    return result
+
+
 def run_checks(
     backend: BackendBase,
     oracle: OracleBase,
@@ -286,6 +479,8 @@ def run_checks(
     on_result: Callable[[CheckResult], None] | None = None,
     on_start: Callable[[Report], None] | None = None,
     shrink_seconds: float = SHRINK_BUDGET,
+    skip_ops: Sequence[Variant] = (),
+    xfail: Sequence[str] = (),
 ) -> Report:
     """Probe the backend, run the selected checks, and build the Report."""
     if profile not in PROFILES:
@@ -293,39 +488,80 @@ def run_checks(
     started = time.perf_counter()
     seed_value = default_seed() if seed_value is None else seed_value
     selected = [get_check(name) for name in checks] if checks else list(CHECKS)
-    oracle_text = oracle.description or oracle.name
     report = Report(
         target=target,
         backend=backend.name,
-        oracle=oracle_text,
+        oracle=oracle.description or oracle.name,
         seed=seed_value,
         profile=profile,
         strict=strict,
+        target_file=backend.description,
     )
-    supported, skipped, fatal = probe(backend, timeout)
-    report.supported, report.skipped = supported, skipped
+    found: Probe = probe(backend, timeout, skip=skip_ops)
+    report.supported, report.skipped = found.supported, found.skipped
+    ctx = CheckContext(
+        backend, oracle, found.supported, profile, timeout, strict, shrink_seconds, seed_value
+    )
+
+    def replay(check: str) -> str:
+        return replay_command(ctx, seed_value, check)
+
+    leaf = leaf_problem(found, replay)
+    for problem in ([leaf] if leaf else []) + api_problems(found, replay):
+        report.problems.add(problem)
     if on_start is not None:
         on_start(report)
-    if fatal is not None:
-        report.checks.append(CheckResult("probe", "failed", note=fatal, description="basic API"))
+    if found.fatal is not None:
+        report.checks.append(
+            CheckResult("probe", "failed", note=found.fatal, description="basic API")
+        )
         report.seconds = time.perf_counter() - started
         return report
-    ctx = CheckContext(backend, oracle, supported, profile, timeout, strict, shrink_seconds)
-    total_budget = BUDGETS[profile]
+    ctx.battery = run_battery(_evaluator(RANDOM, ctx), found.supported)
+    budget_ends = time.perf_counter() + BUDGETS[profile]
     weights = {c.name: c.example_count(profile) * c.cost for c in selected}
-    total_weight = sum(weights.values()) or 1
+    weight_left = sum(weights.values()) or 1
+    left_out: dict[Variant, str] = {}
     for check in selected:
-        budget = total_budget * weights[check.name] / total_weight
-        result = run_check(
-            check,
-            ctx,
-            seed_value=seed_value,
-            budget=budget,
-            shrink_seconds=shrink_seconds,
+        # A share of what is left: time a check did not need goes to the ones after it.
+        budget = max(0.0, budget_ends - time.perf_counter()) * weights[check.name] / weight_left
+        weight_left -= weights[check.name]
+        narrowed = dataclasses.replace(
+            ctx, supported=[v for v in found.supported if v not in left_out]
         )
+        if isinstance(check, PerOpCheck):
+            result, left_out = _run_ops(check, ctx, budget, report, seed_value, leaf)
+            if leaf is not None:
+                left_out = dict.fromkeys(found.supported, "Value(x) does not keep x")
+
+        elif not narrowed.supported:
+            result = CheckResult(
+                check.name,
+                "skipped",
+                description=check.description,
+                note="every op variant failed alone (see the ops check)",
+            )
+        elif isinstance(check, DeepCheck):
+            result = _run_deep(check, narrowed, budget, report, seed_value)
+        else:
+            result = run_check(
+                check,
+                narrowed,
+                seed_value=seed_value,
+                budget=budget,
+                shrink_seconds=shrink_seconds,
+                problems=report.problems,
+            )
+        if left_out and not isinstance(check, PerOpCheck) and result.status != "skipped":
+            result.note = "; ".join(
+                x for x in (result.note, f"without {len(left_out)} variants that failed alone") if x
+            )
         report.checks.append(result)
         if on_result is not None:
             on_result(result)
+    report.apply_xfail(xfail)
+    for result in report.checks:
+        _settle_status(result, report.problems, strict)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -337,10 +573,10 @@ def throughput(
 
     For benchmarks: probing is excluded, generation, both evaluations and comparison included.
     """
-    supported, _, fatal = probe(backend)
-    if fatal is not None:
-        raise BackendError(fatal)
-    ctx = CheckContext(backend, oracle, supported, "default")
+    found = probe(backend)
+    if found.fatal is not None:
+        raise BackendError(found.fatal)
+    ctx = CheckContext(backend, oracle, found.supported, "default")
     check = get_check("random")
     started = time.perf_counter()
     result = run_check(check, ctx, seed_value=seed_value, budget=None, count=examples)

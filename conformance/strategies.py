@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from conformance.program import Node, Program
 __all__ = [
     "LARGE_VALUES",
     "SPECIAL_VALUES",
+    "deep_chain",
     "deep_programs",
     "normalize_variants",
     "programs",
@@ -349,9 +351,17 @@ def deep_programs(
     step by a damping step (a bounded function such as tanh, or x * 0.5) wherever it would leave
     its domain or make the gradient overflow, so values and gradients stay finite all the way.
     """
-    variants = normalize_variants(ops)
     depth = _check_int("depth", depth, 1)
     max_pattern = _check_int("max_pattern", max_pattern, 1)
+    usable, dampers = _chain_steps(ops)
+    return _deep(usable, dampers, depth, max_pattern)
+
+
+def _chain_steps(
+    ops: Iterable[str | Sequence[str]] | None,
+) -> tuple[list[tuple[str, str, Op]], list[tuple[str, str, Op]]]:
+    """The variants a chain may step through, and its damping steps."""
+    variants = normalize_variants(ops)
     usable = [(n, f, OPS[n]) for n, f in variants if f in ("v", "vc", "vv")]
     if not usable:
         raise InvalidArgument(f"ops={ops!r} has no unary, v-const or v-v op to chain")
@@ -361,7 +371,27 @@ def deep_programs(
         for n, f in variants
         if (f == "v" and OPS[n].bounded) or (f == "vc" and OPS[n].contraction is not None)
     ]
-    return _deep(usable, dampers, depth, max_pattern)
+    return usable, dampers
+
+
+def deep_chain(
+    *,
+    ops: Iterable[str | Sequence[str]] | None = None,
+    depth: int = 100_000,
+    rng: random.Random,
+    max_pattern: int = 6,
+) -> Program:
+    """One chain as ``deep_programs`` draws it, its pattern drawn from ``rng`` (no Hypothesis:
+    for the deep check, which grows its chains from one length to the next)."""
+    depth = _check_int("depth", depth, 1)
+    usable, dampers = _chain_steps(ops)
+    start, second = rng.choice(_TABLE), rng.uniform(-8.0, 8.0)
+    pattern = []
+    for _ in range(rng.randint(1, max_pattern)):
+        name, form, op = usable[rng.randrange(len(usable))]
+        const = 0.5 + rng.randint(0, 7) * 0.25 if form == "vc" else 0.0
+        pattern.append(_Step(name, form, op, const, form == "vv" and rng.random() < 0.5))
+    return _unroll(pattern, dampers, start, second, depth)
 
 
 @st.composite
@@ -381,6 +411,17 @@ def _deep(
         const = 0.5 + draw(st.integers(0, 7)) * 0.25 if form == "vc" else 0.0
         with_input = form == "vv" and draw(st.booleans())
         pattern.append(_Step(name, form, op, const, with_input))
+    return _unroll(pattern, dampers, start, second, depth)
+
+
+def _unroll(
+    pattern: list[_Step],
+    dampers: list[tuple[str, str, Op]],
+    start: float,
+    second: float,
+    depth: int,
+) -> Program:
+    """The pattern repeated ``depth`` times from inputs (start, second), damped where needed."""
     fallbacks = [_Step(name, form, op, op.contraction or 0.0, False) for name, form, op in dampers]
     nodes = [Node("input", value=start), Node("input", value=second)]
     current, y = 0, start

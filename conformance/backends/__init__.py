@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,11 +41,12 @@ class TargetError(Exception):
     """The target could not be loaded or is not something the harness can check (exit 2)."""
 
 
-def load_backend(target: Any = None) -> BackendBase:
+def load_backend(target: Any = None, *, aliases: Mapping[str, str] | None = None) -> BackendBase:
     """Turn a TARGET (string, Value class, adapter, or Backend) into a Backend.
 
     Strings are ``package.module:Attr`` or ``path/to/file.py:Attr`` (``Attr`` may be dotted and
-    defaults to ``Value``); None means the bundled engine.
+    defaults to ``Value``); None means the bundled engine. ``aliases`` gives a Value class's own
+    names for the table's methods (``{"log": "ln"}``).
     """
     spec: str | None = None
     if target is None:
@@ -55,10 +56,18 @@ def load_backend(target: Any = None) -> BackendBase:
         obj = load_object(target)
     else:
         obj = target
-    return _as_backend(obj, spec)
+    backend = _as_backend(obj, spec, aliases)
+    if aliases and not isinstance(backend, PythonValueBackend):
+        raise TargetError(
+            f"aliases ({', '.join(f'{k}={v}' for k, v in aliases.items())}) apply to a Python "
+            f"Value class, and {spec or backend.name} is not one"
+        )
+    return backend
 
 
-def _as_backend(obj: Any, spec: str | None) -> BackendBase:
+def _as_backend(
+    obj: Any, spec: str | None, aliases: Mapping[str, str] | None = None
+) -> BackendBase:
     label = spec or getattr(obj, "__qualname__", None) or type(obj).__name__
     if isinstance(obj, type):
         if callable(getattr(obj, "leaf", None)):
@@ -70,7 +79,7 @@ def _as_backend(obj: Any, spec: str | None) -> BackendBase:
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
             return AdapterBackend(instance, target=spec)
-        return PythonValueBackend(obj, name=spec, target=spec)
+        return PythonValueBackend(obj, name=spec, target=spec, aliases=aliases)
     if callable(getattr(obj, "run", None)) and isinstance(getattr(obj, "name", None), str):
         return as_backend(obj)
     if is_adapter(obj):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from conformance.backends.base import BackendBase, BackendError, Evaluation, build
@@ -63,12 +64,29 @@ def is_adapter(obj: object) -> bool:
     return all(callable(getattr(obj, name, None)) for name in ("leaf", "data", "grad", "backward"))
 
 
-def classify(exc: BaseException) -> BackendError:
+def classify(exc: BaseException, phase: str = "") -> BackendError:
     """Wrap an exception raised by backend code into a BackendError with the right kind."""
     text = f"{type(exc).__name__}: {exc}"
     unsupported = isinstance(exc, _UNSUPPORTED_TYPES) or bool(_UNSUPPORTED_TEXT.search(str(exc)))
     kind = "unsupported" if unsupported else "error"
-    return BackendError(text, kind=kind, exception_type=type(exc).__name__)
+    return BackendError(
+        text, kind=kind, exception_type=type(exc).__name__, phase=phase, where=_raised_in(exc)
+    )
+
+
+_HARNESS = str(Path(__file__).resolve().parents[1])
+
+
+def _raised_in(exc: BaseException) -> str:
+    """The innermost function outside this harness in ``exc``'s traceback ("" if none)."""
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.startswith(_HARNESS):
+            where = code.co_name
+        tb = tb.tb_next
+    return where
 
 
 def read_number(x: Any, what: str) -> float:
@@ -108,16 +126,21 @@ class AdapterBackend(BackendBase):
     def run(self, program: Program) -> Evaluation:
         """Build the program with the adapter, backpropagate, read values and gradients."""
         adapter = self.adapter
+        phase = "forward"
         try:
             built = build(program, adapter.leaf, self._calls)
+            phase = "backward"
             for _ in range(program.backward_passes):
                 adapter.backward(built[program.output])
+            phase = "read"
             values = {i: adapter.data(built[i]) for i in program.value_nodes}
             grads = {i: adapter.grad(built[i]) for i in program.inputs}
+            phase = "release"
+            del built
         except BackendError:
             raise
         except Exception as exc:
-            raise classify(exc) from exc
+            raise classify(exc, phase) from exc
         return Evaluation(
             read_numbers(values, "value of node {}"), read_numbers(grads, "gradient of input {}")
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -55,13 +55,25 @@ class BackendError(Exception):
 
     ``kind`` classifies the cause for probing and reports: ``"unsupported"`` (the op does not
     exist on the backend), ``"error"`` (it raised), ``"timeout"``, ``"protocol"`` (it answered
-    something that is not a number).
+    something that is not a number). ``phase`` says when it raised, where the backend knows:
+    ``"forward"`` (building the program), ``"backward"``, ``"read"`` (reading ``.data``/``.grad``).
+    ``where`` names the engine function that raised (for telling bugs apart).
     """
 
-    def __init__(self, message: str, *, kind: str = "error", exception_type: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "error",
+        exception_type: str = "",
+        phase: str = "",
+        where: str = "",
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.exception_type = exception_type
+        self.phase = phase
+        self.where = where
 
 
 class BackendTimeout(BackendError):
@@ -129,6 +141,19 @@ class OracleBase(BackendBase):
     def nn_reference(self, spec: Any, x: Any) -> dict[str, Any] | None:
         """An MLP's numbers from an independent neural-network library, or None (see checks.nn)."""
         return None
+
+    def run_batch(
+        self, program: Program, inputs: Sequence[Sequence[float]]
+    ) -> list[Evaluation | BackendError]:
+        """``program`` with its inputs set to each row of ``inputs`` in turn, each evaluated (or
+        the error for that row). Oracles that can evaluate many rows at once override it."""
+        results: list[Evaluation | BackendError] = []
+        for row in inputs:
+            try:
+                results.append(self.run(program.with_inputs(row)))
+            except BackendError as exc:
+                results.append(exc)
+        return results
 
 
 class _Foreign(BackendBase):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from conformance.backends.adapter import classify, read_numbers
@@ -17,7 +19,11 @@ class PythonValueBackend(BackendBase):
     """Runs programs on a Value class with micrograd's API (no adapter code needed)."""
 
     def __init__(
-        self, value_class: type, name: str | None = None, target: str | None = None
+        self,
+        value_class: type,
+        name: str | None = None,
+        target: str | None = None,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(value_class, type):
             raise TypeError(f"expected a Value class, got {value_class!r}")
@@ -25,21 +31,34 @@ class PythonValueBackend(BackendBase):
         module = getattr(value_class, "__module__", "?")
         self.name = name or f"{module}:{value_class.__qualname__}"
         self.target = target
-        self._calls = {name: op.call for name, op in OPS.items()}
+        self.aliases = dict(aliases or {})
+        """Method names the engine uses for the table's (``{"log": "ln"}``)."""
+        self._calls = {
+            name: _method(self.aliases[op.method]) if op.method in self.aliases else op.call
+            for name, op in OPS.items()
+        }
+        self.description = _where(value_class)
 
     def run(self, program: Program) -> Evaluation:
         """Build the program from Value objects and operators, call backward(), read the results."""
+        phase = "forward"
         try:
             built: list[Any] = build(program, self.value_class, self._calls)
             out = built[program.output]
+            phase = "backward"
             for _ in range(program.backward_passes):
                 out.backward()
+            phase = "read"
             values = {i: built[i].data for i in program.value_nodes}
             grads = {i: built[i].grad for i in program.inputs}
+            # The graph is released here, inside the run (and its time limit): a teardown that
+            # hangs or fails belongs to this program, not to the next one.
+            phase = "release"
+            del built, out
         except BackendError:
             raise
         except Exception as exc:
-            raise classify(exc) from exc
+            raise classify(exc, phase) from exc
         return Evaluation(
             read_numbers(values, "value of node {} (.data)"),
             read_numbers(grads, "gradient of input {} (.grad)"),
@@ -47,4 +66,21 @@ class PythonValueBackend(BackendBase):
 
     def recipe(self) -> Recipe:
         """The script imports the class and uses its own operators."""
-        return ValueClassRecipe(self.target or self.name)
+        return ValueClassRecipe(self.target or self.name, self.aliases)
+
+
+def _method(name: str) -> Callable[[Any], Any]:
+    """Call the unary method ``name`` (an engine's own name for one of the table's ops)."""
+
+    def call(a: Any) -> Any:
+        return getattr(a, name)()
+
+    return call
+
+
+def _where(cls: type) -> str:
+    """The file that defines ``cls`` (what the report header shows), or ""."""
+    try:
+        return inspect.getsourcefile(cls) or ""
+    except (TypeError, OSError):
+        return ""

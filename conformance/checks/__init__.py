@@ -5,6 +5,7 @@ from __future__ import annotations
 from conformance.checks.base import Check, CheckContext, Outcome, ProgramCheck, run_guarded
 from conformance.checks.deep import DEEP, DeepCheck
 from conformance.checks.nn import NN
+from conformance.checks.per_op import PER_OP
 from conformance.checks.programs import (
     INPLACE,
     KINKS,
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 CHECKS: list[Check] = [
+    PER_OP,
     RANDOM,
     REUSE,
     REFLECTED,

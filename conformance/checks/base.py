@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 
@@ -20,7 +20,10 @@ from conformance.backends.base import (
 )
 from conformance.ops import Variant
 from conformance.program import Program
-from conformance.tolerance import Verdict, compare, compare_semantic_values, compare_semantics
+from conformance.tolerance import Verdict, compare, compare_settled
+
+if TYPE_CHECKING:
+    from conformance.diagnosis.graph import Battery
 
 __all__ = [
     "Check",
@@ -29,7 +32,6 @@ __all__ = [
     "ProgramCheck",
     "run_guarded",
 ]
-
 
 
 @dataclass
@@ -44,6 +46,11 @@ class CheckContext:
     strict: bool = False
     shrink_seconds: float = 20.0
     """Seconds a check's own ``shrink`` may spend refining a failure (on top of Hypothesis's)."""
+    seed: int = 0
+    """The run's seed (checks that draw their own random numbers use it)."""
+    battery: Battery | None = None
+    """What the engine's textbook programs showed (for telling its failures apart: see
+    conformance.diagnosis.graph)."""
 
     def supports(self, name: str, form: str | None = None) -> bool:
         """Whether the backend supports op ``name`` (in ``form``, if given)."""
@@ -162,13 +169,13 @@ class ProgramCheck(Check):
 
     def _judge_for(self, ctx: CheckContext) -> Judge:
         """The judge, on values only where the oracle cannot settle non-finite gradients."""
-        if self.judge is compare_semantics and not ctx.oracle.determines_nonfinite_gradients:
-            return compare_semantic_values
+        if self.judge is compare_settled and not ctx.oracle.determines_nonfinite_gradients:
+            return _values_where_not_finite
         return self.judge
 
     def note(self, ctx: CheckContext) -> str:
         """Says when gradients are not compared (an oracle without non-finite gradients)."""
-        if self._judge_for(ctx) is compare_semantic_values:
+        if self._judge_for(ctx) is _values_where_not_finite:
             return f"values only: {ctx.oracle.name} does not determine non-finite gradients"
         return ""
 
@@ -185,12 +192,29 @@ class ProgramCheck(Check):
             return Outcome(Verdict("unchecked", error=f"oracle failed: {exc}"), program)
         if self.judge is compare and not expected.all_finite():
             return Outcome(Verdict("unchecked"), program, expected)
-        kind = ""
+        failure: BackendError | None = None
         try:
             got: Evaluation | None = run_guarded(ctx.backend, program, timeout)
-            error = None
         except BackendError as exc:
-            got, error, kind = None, str(exc), exc.kind
-        verdict = self._judge_for(ctx)(program, expected, got, error)
-        verdict.error_kind = kind
+            got, failure = None, exc
+        verdict = self._judge_for(ctx)(program, expected, got, str(failure) if failure else None)
+        if failure is not None:
+            note_error(verdict, failure)
+        if self.semantics and self.judge is compare:
+            verdict.severity = "semantics"  # repeated backward passes: torch's accumulation
         return Outcome(verdict, program, expected, got)
+
+
+def note_error(verdict: Verdict, error: BackendError) -> None:
+    """Copy what the backend's error says about its cause onto the verdict."""
+    verdict.error_kind = error.kind
+    verdict.error_type = error.exception_type
+    verdict.error_where = error.where
+    verdict.error_phase = error.phase
+
+
+def _values_where_not_finite(
+    program: Program, expected: Evaluation, got: Evaluation | None, error: str | None = None
+) -> Verdict:
+    """``compare_settled``, judging values only where the oracle's numbers are not finite."""
+    return compare_settled(program, expected, got, error, gradients=False)

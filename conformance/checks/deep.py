@@ -1,40 +1,121 @@
-"""The ``deep`` check: chains of 100,000+ nodes (a RecursionError or a hang is an error)."""
+"""The ``deep`` check: chains that grow from ten thousand nodes to a million (or more).
+
+Recursion (a recursive topological sort, a recursive teardown of the graph), quadratic work and
+hangs show only on long graphs, and where they start depends on the engine's language: a Python
+port overflows near a thousand levels, a Rust port with an 8 MB stack near 130,000. So the check
+grows its chains (10**4, 10**5, 10**6 nodes under the default profile) while the time budget
+allows the next one, and stops at the first that fails; a failure is then shrunk to the shortest
+failing prefix. Chains up to ORACLE_NODES long are judged against the run's oracle, longer ones
+against the op table's float64 evaluation (what matters there is that the engine survives them
+and stays within the error bound). Each chain's graph is released inside its run, so an engine
+that dies tearing down a long graph fails that chain.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import time
 from typing import Any
 
 from hypothesis import strategies as st
 
 from conformance.checks.base import CheckContext, Outcome, ProgramCheck
+from conformance.oracles.table import TableOracle
 from conformance.program import Program
-from conformance.strategies import deep_programs
+from conformance.strategies import deep_chain, deep_programs
 
-__all__ = ["DEEP", "DEEP_DEPTH", "SHRINK_SECONDS", "DeepCheck"]
+__all__ = ["DEEP", "DEPTHS", "ORACLE_NODES", "SHRINK_SECONDS", "DeepCheck"]
 
 SHRINK_SECONDS = 20.0
 """At most this many seconds searching for the shortest failing prefix."""
 
-DEEP_DEPTH = {"quick": 100_000, "default": 100_000, "thorough": 200_000}
+DEPTHS = {
+    "quick": (10_000, 100_000),
+    "default": (10_000, 100_000, 1_000_000),
+    "thorough": (10_000, 100_000, 1_000_000, 3_000_000),
+}
+"""The chain lengths (op nodes) tried in turn, per profile."""
+
+ORACLE_NODES = 100_000
+"""Chains longer than this are judged against the op table's float64 evaluation."""
+
+NODES_PER_TIMEOUT = 25_000
+"""A chain gets one per-program timeout per this many nodes (at least one)."""
+
+
+@dataclasses.dataclass
+class DeepRun:
+    """What the deep check did: the chains it ran and where it stopped."""
+
+    lengths: list[int] = dataclasses.field(default_factory=list)
+    stopped: str = ""
+    failure: tuple[Program, Outcome] | None = None
 
 
 class DeepCheck(ProgramCheck):
-    """Chains of at least 100,000 nodes; a failure is shrunk to the shortest failing prefix."""
+    """Chains of growing length; a failure is shrunk to the shortest failing prefix."""
 
     def strategy(self, ctx: CheckContext) -> st.SearchStrategy[Any] | str:
-        """Deep chains over the supported unary and with-constant ops."""
-        usable = [(n, f) for n, f in ctx.supported if f in ("v", "vc", "vv")]
+        """Deep chains over the supported unary and with-constant ops (for ``run_check``)."""
+        usable = self._usable(ctx)
         if not usable:
             return "the backend supports no op that can be chained"
-        return deep_programs(ops=usable, depth=DEEP_DEPTH.get(ctx.profile, 100_000))
+        return deep_programs(ops=usable, depth=DEPTHS.get(ctx.profile, DEPTHS["default"])[0])
+
+    @staticmethod
+    def _usable(ctx: CheckContext) -> list[tuple[str, str]]:
+        return [(n, f) for n, f in ctx.supported if f in ("v", "vc", "vv")]
+
+    def grow(self, ctx: CheckContext, deadline: float) -> DeepRun:
+        """Run chains of growing length until one fails or the next would overrun ``deadline``."""
+        run = DeepRun()
+        rng = random.Random(ctx.seed)
+        usable = self._usable(ctx)
+        previous: tuple[int, float] | None = None
+        for depth in DEPTHS.get(ctx.profile, DEPTHS["default"]):
+            if previous is not None:
+                length, seconds = previous
+                estimate = seconds * depth / length
+                if time.perf_counter() + estimate > deadline:
+                    run.stopped = (
+                        f"stopped before {depth:,} nodes: about {estimate:.0f} s, beyond the "
+                        "time budget"
+                    )
+                    break
+            program = deep_chain(ops=usable, depth=depth, rng=rng)
+            started = time.perf_counter()
+            outcome = self.evaluate(ctx, program, self._timeout(ctx, program))
+            previous = (depth, time.perf_counter() - started)
+            run.lengths.append(depth)
+            if outcome.failed:
+                run.failure = (program, outcome)
+                break
+        return run
+
+    def evaluate(self, ctx: CheckContext, program: Program, timeout: float | None) -> Outcome:
+        """Judge ``program`` against the oracle, or the table's evaluation if it is long."""
+        return ProgramCheck.evaluate(self, self._for(ctx, program), program, timeout)
+
+    @staticmethod
+    def _for(ctx: CheckContext, program: Program) -> CheckContext:
+        ops = sum(1 for n in program.nodes if n.op not in ("input", "const"))
+        if ops <= ORACLE_NODES:
+            return ctx
+        return dataclasses.replace(ctx, oracle=TableOracle())
+
+    @staticmethod
+    def _timeout(ctx: CheckContext, program: Program) -> float | None:
+        if ctx.timeout is None:
+            return None
+        return ctx.timeout * max(1.0, len(program.nodes) / NODES_PER_TIMEOUT)
 
     def shrink(self, ctx: CheckContext, example: Any, outcome: Outcome) -> tuple[Any, Outcome]:
-        """The shortest failing prefix of the chain: gallop up from 64 nodes, then bisect.
+        """The shortest failing prefix of the chain: gallop up from one op, then bisect.
 
         Galloping keeps the cost near twice the failing length (a RecursionError fails at a
-        few thousand nodes); prefixes run with the plain per-program timeout, and the search
-        stops, keeping the best so far, after ``ctx.shrink_seconds`` (at most SHRINK_SECONDS).
+        few thousand nodes); prefixes run with their own timeouts, and the search stops,
+        keeping the best so far, after ``ctx.shrink_seconds`` (at most SHRINK_SECONDS).
         """
         program: Program = example
         op_nodes = [i for i, n in enumerate(program.nodes) if n.op not in ("input", "const")]
@@ -44,12 +125,12 @@ class DeepCheck(ProgramCheck):
         def fails(k: int) -> bool:
             nonlocal best, best_outcome
             prefix = program.prefix(op_nodes[k])
-            result = self.evaluate(ctx, prefix, ctx.timeout)
+            result = self.evaluate(ctx, prefix, self._timeout(ctx, prefix))
             if result.failed:
                 best, best_outcome = prefix, result
             return result.failed
 
-        lo, hi, k = 0, len(op_nodes) - 1, 63
+        lo, hi, k = 0, len(op_nodes) - 1, 0
         while k < hi and time.perf_counter() < stop:
             if fails(k):
                 hi = k
@@ -70,9 +151,8 @@ class DeepCheck(ProgramCheck):
 
 DEEP = DeepCheck(
     "deep",
-    "chains of 100,000+ nodes (RecursionError or a hang is an error)",
-    {"quick": 1, "default": 2, "thorough": 10},
-    timeout_factor=4.0,
+    "chains of 10,000 to 1,000,000+ nodes (a RecursionError, a crash or a hang is an error)",
+    {"quick": 2, "default": 3, "thorough": 4},
     hypothesis_shrinks=False,
-    cost=1000.0,
+    cost=3000.0,
 )

@@ -12,6 +12,8 @@ the recipe for lines and never ask what kind of backend they face:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from conformance.ops import OPS
 from conformance.program import Program, format_float
 from conformance.targets import is_path, locate_file, split_target
@@ -89,14 +91,17 @@ def segments(program: Program) -> list[tuple[list[Row], int]]:
     return out
 
 
-def _call_table(program: Program) -> list[str]:
+def _call_table(program: Program, aliases: Mapping[str, str] | None = None) -> list[str]:
     """``CALL``: op name -> a function applying it the micrograd way, from the op table."""
     used = sorted({n.op for n in program.nodes if n.op not in ("input", "const")})
     lines: list[str] = []
     for name in used:
         op = OPS[name]
         params = "a, b" if op.arity == 2 else "a"
-        body = op.source.format(out="out", a="a", b="b").split("\n")
+        source = op.source
+        if aliases and op.method in aliases:
+            source = source.replace(f".{op.method}()", f".{aliases[op.method]}()")
+        body = source.format(out="out", a="a", b="b").split("\n")
         lines += [
             f"def _{name}({params}):",
             *(f"    {line}" for line in body),
@@ -186,8 +191,9 @@ class Recipe:
 class _PythonRecipe(Recipe):
     """Shared by recipes that drive Python objects directly (no harness in the script)."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, aliases: Mapping[str, str] | None = None) -> None:
         self.target = target
+        self.aliases = dict(aliases or {})
 
     def _straight(self, program: Program) -> bool:
         return len(program.nodes) <= STRAIGHT_LINE_LIMIT
@@ -206,9 +212,9 @@ class ValueClassRecipe(_PythonRecipe):
     def build(self, program: Program) -> list[str]:
         """Straight-line code in the user's own spelling (a loop for long programs)."""
         if self._straight(program):
-            return [*program.to_python("TARGET"), f"out = v{program.output}"]
+            return [*program.to_python("TARGET", aliases=self.aliases), f"out = v{program.output}"]
         return [
-            *_call_table(program),
+            *_call_table(program, self.aliases),
             "",
             "",
             "def _call(name, *args):",
@@ -238,7 +244,7 @@ class ValueClassRecipe(_PythonRecipe):
 
     def loss_function(self, program: Program, n_params: int) -> list[str]:
         """Straight-line code on TARGET Values with the parameters from P."""
-        body = program.to_python("TARGET", inputs="P[{i}]")
+        body = program.to_python("TARGET", inputs="P[{i}]", aliases=self.aliases)
         return _function(body, program, n_params, "out.backward()", "{}.data", "{}.grad")
 
 

@@ -1,0 +1,474 @@
+"""The ``ops`` check: every supported op variant alone, over its whole domain.
+
+One test per function, as array-api-tests has: ``v.tanh()``, ``2.0 - v``, ``v ** w``,
+``t = a; t *= b`` each run on a grid of operands (signed zeros, subnormals, tiny and huge
+magnitudes, the edges of exp's range, the op's own kinks and special points) plus ordinary random
+ones, and each quantity judged on its own: the op's value, the gradient of each Value operand, and
+whether the operands kept their values. A quantity that fails somewhere is described by the
+regions where it fails (their edges found by bisection for unary ops) and what the engine did
+there; the variants that failed are left out of the composition checks, so that what those report
+is a bug of the graph machinery.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from conformance.backends.base import BackendError, Evaluation
+from conformance.checks.base import Check, CheckContext, run_guarded
+from conformance.diagnosis.regions import (
+    Finding,
+    Refine,
+    Tag,
+    describe_1d,
+    describe_2d,
+    extremeness,
+    tag_of,
+)
+from conformance.ops import OPS, Op, Variant
+from conformance.program import Node, Program
+from conformance.tolerance import ABS, REL, scales
+
+__all__ = [
+    "BINARY_GRID",
+    "GRID",
+    "PER_OP",
+    "PerOpCheck",
+    "PerOpRun",
+    "VariantResult",
+    "points",
+    "single_op_program",
+]
+
+GRID = (
+    0.0,
+    5e-324,
+    1e-310,
+    1e-300,
+    1e-200,
+    1.5e-154,
+    1e-100,
+    1e-30,
+    1e-16,
+    1e-10,
+    1e-5,
+    0.1,
+    0.5,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    10.0,
+    20.0,
+    36.8,
+    100.0,
+    355.0,
+    709.5,
+    710.0,
+    1000.0,
+    1e5,
+    1e10,
+    1e22,
+    1e100,
+    1e154,
+    1e200,
+    1e300,
+    1.7e308,
+)
+"""Magnitudes a unary op is tried on, each with both signs."""
+
+BINARY_GRID = (
+    0.0,
+    5e-324,
+    1e-300,
+    1.5e-154,
+    1e-30,
+    1e-8,
+    0.5,
+    1.0,
+    2.0,
+    3.0,
+    10.0,
+    1e8,
+    1e154,
+    1e300,
+)
+"""Magnitudes each operand of a binary op is tried on, each with both signs."""
+
+RANDOM_POINTS = {"quick": 8, "default": 24, "thorough": 200}
+"""Ordinary random operands (in [-10, 10]) per variant, on top of the grid."""
+
+BISECTION_STEPS = 48
+"""At most this many evaluations to place one edge of a failing region."""
+
+QUANTITIES = ("value", "grad a", "grad b", "a", "b")
+"""What is judged at a point: the op's value, each Value operand's gradient, and whether each
+input operand still holds its value afterwards."""
+
+
+def single_op_program(name: str, form: str, a: float, b: float) -> Program:
+    """The program of one op alone: its operands are inputs (``v``) or constants (``c``)."""
+    kinds = {"v": "input", "c": "const"}
+    if form == "v":
+        return Program((Node("input", value=a), Node(name, (0,))), 1)
+    nodes = (Node(kinds[form[0]], value=a), Node(kinds[form[1]], value=b), Node(name, (0, 1)))
+    return Program(nodes, 2)
+
+
+def _signed(magnitudes: Sequence[float]) -> list[float]:
+    return [s * m for m in magnitudes for s in (1.0, -1.0)]
+
+
+def points(name: str, form: str, rng: random.Random, count: int) -> list[tuple[float, float]]:
+    """The operand points (a, b) a variant is tried on: the grid, the op's specials, random."""
+    op = OPS[name]
+    specials = [x for x in op.specials if math.isfinite(x)]
+    ordinary = [rng.uniform(-10.0, 10.0) for _ in range(2 * count)]
+    if form == "v":
+        xs = _signed(GRID) + _signed(specials) + ordinary[:count]
+        return [(x, 0.0) for x in dict.fromkeys(xs)]
+    grid = _signed(BINARY_GRID)
+    pairs = [(a, b) for a in grid for b in grid]
+    pairs += [(a, s) for a in grid for s in specials] + [(s, b) for s in specials for b in grid]
+    pairs += list(zip(ordinary[:count], ordinary[count:], strict=True))
+    return list(dict.fromkeys(pairs))
+
+
+def _nodes_of(form: str) -> dict[str, int]:
+    """Which node holds each quantity in a single-op program of ``form``."""
+    if form == "v":
+        return {"value": 1, "grad a": 0, "a": 0}
+    nodes = {"value": 2}
+    if form[0] == "v":
+        nodes.update({"grad a": 0, "a": 0})
+    if form[1] == "v":
+        nodes.update({"grad b": 1, "b": 1})
+    return nodes
+
+
+def _same(expected: float, got: float) -> bool:
+    return got == expected or (math.isnan(got) and math.isnan(expected))
+
+
+def judge_point(
+    program: Program,
+    form: str,
+    expected: Evaluation | BackendError,
+    got: Evaluation | BackendError,
+    *,
+    nonfinite_gradients: bool = True,
+) -> dict[str, Finding]:
+    """Each quantity's finding at one point (oracle's evaluation against the backend's).
+
+    Where the oracle's number is inf or nan although the op's definition in float64 is finite
+    there (torch's ``c / v`` is ``reciprocal(v) * c``, which overflows for v = 1e-310 while the
+    quotient does not), the number is an artefact of torch's evaluation: not judged; nor are
+    non-finite gradients of an oracle that does not determine them (``nonfinite_gradients``),
+    nor points where the op is float64-fragile.
+    """
+    if isinstance(expected, BackendError) or _fragile(program):
+        return {q: Finding("unchecked") for q in _nodes_of(form)}
+    determined = _determined(program, nonfinite_gradients)
+    try:
+        sc = scales(program, expected)
+        value_scale, grad_scale = sc.values, sc.grads
+    except (ArithmeticError, ValueError):
+        value_scale, grad_scale = {}, {}
+    findings: dict[str, Finding] = {}
+    for quantity, node in _nodes_of(form).items():
+        if quantity in ("a", "b"):
+            e = float(program.nodes[node].value)  # type: ignore[arg-type]
+            findings[quantity] = _judge_operand(e, got, node)
+            continue
+        is_value = quantity == "value"
+        e = expected.values[node] if is_value else expected.grads[node]
+        if not math.isfinite(e) and not determined[quantity]:
+            findings[quantity] = Finding("unchecked", e)
+            continue
+        scale = (value_scale if is_value else grad_scale).get(node, math.nan)
+        tolerance = REL * scale + ABS if math.isfinite(scale) else math.nan
+        if isinstance(got, BackendError):
+            grads_finite = all(math.isfinite(x) for x in expected.grads.values())
+            findings[quantity] = _judge_error(e, got, is_value, grads_finite)
+            continue
+        g = (got.values if is_value else got.grads).get(node)
+        findings[quantity] = _judge_number(e, g, tolerance)
+    return findings
+
+
+def _operands(program: Program) -> tuple[Op, float, float]:
+    node = program.nodes[program.output]
+    op = OPS[node.op]
+    a = float(program.nodes[node.args[0]].value)  # type: ignore[arg-type]
+    b = float(program.nodes[node.args[1]].value) if op.arity == 2 else 0.0  # type: ignore[arg-type]
+    return op, a, b
+
+
+def _fragile(program: Program) -> bool:
+    op, a, b = _operands(program)
+    return op.fragile(a, b)
+
+
+def _determined(program: Program, nonfinite_gradients: bool) -> dict[str, bool]:
+    """Per quantity: whether the op's float64 definition (the table's IEEE value and partials)
+    is itself not finite there, so that the oracle's inf or nan is a fact to reproduce."""
+    op, a, b = _operands(program)
+    y = op.ieee(a, b)
+    pa, pb = op.partials_at(a, b, y)
+    grads = nonfinite_gradients
+    return {
+        "value": not math.isfinite(y),
+        "grad a": grads and not math.isfinite(pa),
+        "grad b": grads and not math.isfinite(pb),
+    }
+
+
+def _judge_operand(original: float, got: Evaluation | BackendError, node: int) -> Finding:
+    if isinstance(got, BackendError):
+        return Finding("unchecked")
+    g = got.values.get(node)
+    if g is None or _same(original, g):
+        return Finding("ok", original, g)
+    return Finding("wrong", original, g)
+
+
+def _judge_error(e: float, error: BackendError, is_value: bool, grads_finite: bool) -> Finding:
+    """A quantity the backend could not deliver because it raised.
+
+    A raise in the forward pass is judged on the value; one in the backward pass on the
+    gradients, and as an error only where torch's gradients are all finite (else an engine that
+    raises where torch's backward meets a nan differs only in semantics)."""
+    phase = error.phase
+    if (is_value and phase in ("backward", "read", "release")) or (
+        not is_value and phase == "forward"
+    ):
+        return Finding("unchecked")  # the raise is reported on the quantity it prevented
+    status = "wrong" if math.isfinite(e) and (is_value or grads_finite) else "semantics"
+    text = str(error).splitlines()[0] if str(error) else error.kind
+    if error.exception_type and not text.startswith(error.exception_type):
+        text = f"{error.exception_type}: {text}"
+    return Finding(status, e, None, error=text, raised=(error.exception_type, error.where))
+
+
+def _judge_number(e: float, g: float | None, tolerance: float) -> Finding:
+    if g is None:
+        return Finding("wrong" if math.isfinite(e) else "semantics", e, None, error="no number")
+    if not math.isfinite(e):
+        return Finding("ok" if _same(e, g) else "semantics", e, g)
+    if math.isnan(tolerance):
+        return Finding("unchecked", e, g)
+    if math.isfinite(g) and abs(g - e) <= tolerance:
+        return Finding("ok", e, g, tolerance=tolerance)
+    return Finding("wrong", e, g, tolerance=tolerance)
+
+
+@dataclass
+class VariantResult:
+    """Everything the ``ops`` check found about one op variant."""
+
+    variant: Variant
+    findings: dict[str, list[tuple[tuple[float, float], Finding, Tag | None]]] = field(
+        default_factory=dict
+    )
+    regions: dict[str, list[str]] = field(default_factory=dict)
+    """For each failing quantity, its phrases (``nan for x >= 355``)."""
+
+    def status(self, quantity: str) -> str:
+        """``ok``, ``WRONG``, ``warn`` (differs only where torch is inf/nan) or ``-``."""
+        found = self.findings.get(quantity)
+        if found is None:
+            return "-"
+        statuses = {f.status for _, f, _ in found}
+        if "wrong" in statuses:
+            return "WRONG"
+        if "semantics" in statuses:
+            return "warn"
+        return "ok" if "ok" in statuses else "?"
+
+    def failing(self, quantity: str, severity: str = "wrong") -> list[tuple[float, float]]:
+        """The points where ``quantity`` has a finding of this severity."""
+        return [p for p, f, _ in self.findings.get(quantity, []) if f.status == severity]
+
+    @property
+    def wrong(self) -> bool:
+        """Whether some quantity is wrong somewhere (an error, not a semantics difference)."""
+        return any(self.status(q) == "WRONG" for q in self.findings)
+
+    def witness(self, quantity: str, severity: str = "wrong") -> tuple[float, float] | None:
+        """The least extreme failing point: toward ordinary magnitudes."""
+        candidates = self.failing(quantity, severity)
+        if not candidates:
+            return None
+        return min(candidates, key=lambda p: (max(extremeness(p[0]), extremeness(p[1])), p))
+
+
+def _ordered(x: float) -> int:
+    """Doubles as integers that sort like the doubles (for bisection in representable steps)."""
+    bits: int = struct.unpack("<q", struct.pack("<d", x))[0]
+    return bits if bits >= 0 else -(bits & 0x7FFFFFFFFFFFFFFF)
+
+
+def _from_ordered(n: int) -> float:
+    bits = n if n >= 0 else (-n) | -0x8000000000000000
+    value: float = struct.unpack("<d", struct.pack("<q", bits))[0]
+    return value
+
+
+class _Evaluator:
+    """Runs single-op programs on the oracle and the backend, within the check's deadline."""
+
+    def __init__(self, ctx: CheckContext, deadline: float) -> None:
+        self.ctx = ctx
+        self.deadline = deadline
+        self.evaluated = 0
+
+    @property
+    def out_of_time(self) -> bool:
+        return time.perf_counter() > self.deadline
+
+    def batch(
+        self, name: str, form: str, pairs: Sequence[tuple[float, float]]
+    ) -> list[tuple[tuple[float, float], dict[str, Finding]]]:
+        """Judge every point: the oracle on rows grouped by constant, the backend per point."""
+        results: list[tuple[tuple[float, float], dict[str, Finding]]] = []
+        const_at = form.find("c")
+        groups: dict[float | None, list[tuple[float, float]]] = {}
+        for pair in pairs:
+            key = None if const_at < 0 else pair[const_at]
+            groups.setdefault(key, []).append(pair)
+        for group in groups.values():
+            if self.out_of_time:
+                break
+            a0, b0 = group[0]
+            template = single_op_program(name, form, a0, b0)
+            rows = [[p[k] for k in range(len(form)) if form[k] == "v"] for p in group]
+            expected = self.ctx.oracle.run_batch(template, rows)
+            for pair, row, exp in zip(group, rows, expected, strict=True):
+                results.append((pair, self.one(template.with_inputs(row), form, exp)))
+        return results
+
+    def one(
+        self, program: Program, form: str, expected: Evaluation | BackendError | None = None
+    ) -> dict[str, Finding]:
+        """Judge one single-op program."""
+        ctx = self.ctx
+        if expected is None:
+            try:
+                expected = ctx.oracle.run(program)
+            except BackendError as exc:
+                expected = exc
+        try:
+            got: Evaluation | BackendError = run_guarded(ctx.backend, program, ctx.timeout)
+        except BackendError as exc:
+            got = exc
+        self.evaluated += 1
+        nonfinite = ctx.oracle.determines_nonfinite_gradients
+        return judge_point(program, form, expected, got, nonfinite_gradients=nonfinite)
+
+    def refiner(self, name: str, quantity: str) -> Refine:
+        """Bisection between a passing x and a failing x of a unary op: the failing x nearest
+        the passing one (to within BISECTION_STEPS halvings of their distance in doubles)."""
+
+        def refine(good: float, bad: float, category: str) -> float:
+            lo, hi = _ordered(good), _ordered(bad)
+            for _ in range(BISECTION_STEPS):
+                if abs(hi - lo) <= 1 or self.out_of_time:
+                    break
+                mid = (lo + hi) // 2
+                x = _from_ordered(mid)
+                if math.isnan(x):
+                    break
+                finding = self.one(single_op_program(name, "v", x, 0.0), "v")[quantity]
+                tag = _tag(OPS[name], quantity, (x, 0.0), finding)
+                if tag is not None and tag.category == category:
+                    hi = mid
+                else:
+                    lo = mid
+            return _from_ordered(hi)
+
+        return refine
+
+
+def _tags(
+    name: str, form: str, judged: list[tuple[tuple[float, float], dict[str, Finding]]]
+) -> dict[str, list[tuple[tuple[float, float], Finding, Tag | None]]]:
+    op = OPS[name]
+    out: dict[str, list[tuple[tuple[float, float], Finding, Tag | None]]] = {}
+    for point, findings in judged:
+        for quantity, finding in findings.items():
+            out.setdefault(quantity, []).append(
+                (point, finding, _tag(op, quantity, point, finding))
+            )
+    return out
+
+
+def _axes(form: str) -> tuple[str, str]:
+    """The operands' names in the variant's spelling: ``a - b``, ``v - c``, ``c - v``."""
+    return {"vv": ("a", "b"), "vc": ("v", "c"), "cv": ("c", "v")}[form]
+
+
+def _tag(op: Op, quantity: str, point: tuple[float, float], finding: Finding) -> Tag | None:
+    """What the engine did at a failing point (None where it did not fail)."""
+    if not finding.failing:
+        return None
+    a, b = point
+    if quantity in ("a", "b"):
+        holds_result = finding.got is not None and finding.got == op.ieee(a, b)
+        return Tag("left holding the result" if holds_result else "its data changed")
+    swapped = op.ieee(b, a) if quantity == "value" and op.arity == 2 else None
+    return tag_of(finding, swapped)
+
+
+@dataclass
+class PerOpRun:
+    """The ``ops`` check's findings: per variant, and how much it evaluated."""
+
+    results: dict[Variant, VariantResult] = field(default_factory=dict)
+    evaluated: int = 0
+    unfinished: list[Variant] = field(default_factory=list)
+    """Variants left out because the check's time ran out."""
+
+
+@dataclass
+class PerOpCheck(Check):
+    """Every supported op variant alone, over its whole domain; see the module docstring."""
+
+    def run_all(self, ctx: CheckContext, deadline: float) -> PerOpRun:
+        """Evaluate every supported variant (until ``deadline``)."""
+        evaluator = _Evaluator(ctx, deadline)
+        rng = random.Random(ctx.seed)
+        count = RANDOM_POINTS.get(ctx.profile, RANDOM_POINTS["default"])
+        run = PerOpRun()
+        results = run.results
+        for name, form in ctx.supported:
+            if evaluator.out_of_time:
+                run.unfinished.append((name, form))
+                continue
+            judged = evaluator.batch(name, form, points(name, form, rng, count))
+            result = VariantResult((name, form), _tags(name, form, judged))
+            for quantity, found in result.findings.items():
+                if not any(f.failing for _, f, _ in found):
+                    continue
+                if form == "v":
+                    line = [(p[0], f, t) for p, f, t in found]
+                    refine = evaluator.refiner(name, quantity)
+                    result.regions[quantity] = describe_1d(line, "x", refine)
+                else:
+                    result.regions[quantity] = describe_2d(found, _axes(form))
+            results[(name, form)] = result
+        run.evaluated = evaluator.evaluated
+        return run
+
+
+PER_OP = PerOpCheck(
+    "ops",
+    "every op variant alone over its whole domain: values, gradients, operands left intact",
+    {"quick": 1, "default": 1, "thorough": 1},
+    hypothesis_shrinks=False,
+    cost=4000.0,
+)

@@ -1,0 +1,1 @@
+"""Diagnosis: from failing examples to distinct, named problems (signatures, regions)."""

@@ -1,0 +1,358 @@
+"""Signatures of failures found by the composition checks: when are two failures one bug?
+
+An exception is keyed by its type and the engine function that raised it (a RecursionError in
+``visit`` is one bug, whichever program overflowed). A hang is one bug; so is a crash of a driver
+process with the same description.
+
+A wrong number needs more care: the ops of a composition all passed alone, so the bug is in how
+the engine combines them, and one bug shows in endless programs. So once per run the engine gets
+a *battery* of textbook programs, each shape for each op family: the same Value on both sides
+(``a * a``), a leaf used by two ops (``c = a * b; c * a``), an intermediate result on both sides
+and at two depths, a result fed to another op (an upstream gradient that is not 1), two distinct
+nodes holding equal values, and backward() called twice. What fails there names the bugs:
+
+* a shape that fails for every op family is the graph machinery's (accumulation, topological
+  order): one bug, ``graph:any-op``;
+* a shape that fails for some families only is those families' rules: ``graph:mul``;
+* the equal-values case failing is nodes compared by value: ``graph:equal-values``;
+* two backward passes failing while one passes is torch's accumulation (a semantics difference):
+  ``semantics:repeated-backward``.
+
+A failing program, shrunk or not, gets the signature of the battery result it shows (its shapes
+and families); only a failure the battery does not explain falls back to its own shrunk shape and
+families, which is what keeps the search going: a fresh failure that the battery explains as a
+known bug is counted, not shrunk again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from conformance.checks.base import Outcome
+from conformance.diagnosis.problems import Signature
+from conformance.ops import OPS, Variant
+from conformance.oracles.table import TableOracle
+from conformance.program import Node, Program
+
+__all__ = [
+    "Battery",
+    "error_signature",
+    "family",
+    "features",
+    "quantity_of",
+    "run_battery",
+    "shape_of",
+    "signature_of",
+]
+
+Evaluate = Callable[[Program], Outcome]
+
+A, B = 0.75, 1.25
+"""The battery's operands: ordinary, unequal, off every kink."""
+
+
+def family(op: str) -> str:
+    """The op whose method a variant runs: ``t *= b`` falls back to ``*`` where there is no
+    ``__imul__``, so the in-place forms count with their plain op."""
+    return op[1:] if OPS[op].inplace else op
+
+
+def quantity_of(outcome: Outcome) -> str:
+    """``value`` if some value is wrong, else ``grad``."""
+    kinds = {m.kind for m in outcome.verdict.mismatches}
+    return "value" if "value" in kinds else "grad"
+
+
+def features(program: Program) -> set[tuple[str, str]]:
+    """The shapes graph bugs depend on, each with the op family that meets it: the op with the
+    same Value on both sides, the ops that consume a shared Value, the op whose result feeds
+    another op (so its upstream gradient is not 1)."""
+    nodes = program.nodes
+    consumers: dict[int, list[int]] = {}
+    found: set[tuple[str, str]] = set()
+    for k, node in enumerate(nodes):
+        if node.op in ("input", "const"):
+            continue
+        f = family(node.op)
+        if len(node.args) == 2 and node.args[0] == node.args[1]:
+            found.add(("same-operand", f))
+        for j in node.args:
+            consumers.setdefault(j, []).append(k)
+            if nodes[j].op not in ("input", "const"):
+                found.add(("upstream", family(nodes[j].op)))
+    for j, users in consumers.items():
+        if len(users) < 2:
+            continue
+        shape = "shared-leaf" if nodes[j].op == "input" else "shared-node"
+        found |= {(shape, family(nodes[k].op)) for k in users}
+        if shape == "shared-node":
+            found |= {("shared-node-twice", family(nodes[k].op)) for k in users}
+    if program.backward_passes > 1:
+        found |= {("repeated-backward", f) for f in _families(program)}
+    return found
+
+
+def shape_of(program: Program) -> set[str]:
+    """The shapes of ``program`` that graph bugs depend on (the battery's names)."""
+    return {shape for shape, _ in features(program)}
+
+
+def _equal_values(program: Program, values: dict[int, float] | None) -> bool:
+    """Whether two distinct nodes (inputs, constants, results) hold the same number."""
+    if values is None:
+        values = dict(enumerate(TableOracle().evaluate(program)[0]))
+    numbers = [
+        float(values.get(i, n.value if n.value is not None else math.nan))
+        for i, n in enumerate(program.nodes)
+    ]
+    known = [x for x in numbers if not math.isnan(x)]
+    return len(known) != len(set(known))
+
+
+def _families(program: Program) -> set[str]:
+    return {family(n.op) for n in program.nodes if n.op not in ("input", "const")}
+
+
+# --- the battery -------------------------------------------------------------------------------
+
+
+def _textbook(name: str, shape: str, usable: set[Variant]) -> Program | None:
+    """The textbook program of ``shape`` for op ``name`` (None where its forms are missing)."""
+    a, b = Node("input", value=A), Node("input", value=B)
+    if OPS[name].arity == 1:
+        if shape != "upstream" or ("mul", "vc") not in usable:
+            return None
+        return Program((a, Node(name, (0,)), Node("const", value=2.0), Node("mul", (1, 2))), 3)
+    if (name, "vv") not in usable:
+        return None
+    programs: dict[str, tuple[tuple[Node, ...], int]] = {
+        "same-operand": ((a, Node(name, (0, 0))), 1),
+        "shared-leaf": ((a, b, Node(name, (0, 1)), Node(name, (2, 0))), 3),
+        "shared-node": ((a, b, Node(name, (0, 1)), Node(name, (2, 2))), 3),
+        # c at depths 1 and 3 of the output: c, x = c f a, d = x f b, e = d f c
+        "shared-node-twice": (
+            (
+                a,
+                b,
+                Node(name, (0, 1)),
+                Node(name, (2, 0)),
+                Node(name, (3, 1)),
+                Node(name, (4, 2)),
+            ),
+            5,
+        ),
+        "upstream": ((a, b, Node(name, (0, 1)), Node(name, (2, 1))), 3),
+        "repeated-backward": ((a, b, Node(name, (0, 1)), Node(name, (2, 1))), 3),
+    }
+    if shape not in programs:
+        return None
+    nodes, output = programs[shape]
+    return Program(nodes, output, 2 if shape == "repeated-backward" else 1)
+
+
+BATTERY_SHAPES = (
+    "same-operand",
+    "shared-leaf",
+    "shared-node",
+    "shared-node-twice",
+    "upstream",
+    "repeated-backward",
+)
+
+
+@dataclass
+class Battery:
+    """What the textbook programs showed about the engine's graph machinery."""
+
+    failing: dict[str, set[str]] = field(default_factory=dict)
+    """Per op family, the shapes whose textbook program failed."""
+    agnostic: set[str] = field(default_factory=set)
+    """Shapes that failed for every family tried (at least two, leaving out the degenerate
+    ones whose gradients are all 0, like ``c - c``): the machinery's, not an op's."""
+    merges_equal: bool = False
+    """The engine fails ``(a * 3) * (a + 4)`` at a = 2 and not ``(a * 3) * (a + 5)``."""
+
+    def classify(self, program: Program, values: dict[int, float] | None) -> list[Signature]:
+        """The signatures a failing ``program`` may have by the battery, likeliest first (an
+        op family's own bug before the machinery's); empty where it explains nothing."""
+        if self.merges_equal and _equal_values(program, values):
+            return [Signature("graph", ("equal-values",))]
+        met = features(program)
+        shapes = {shape for shape, _ in met}
+        if "repeated-backward" in shapes and "repeated-backward" in self.agnostic:
+            return [Signature("semantics", ("repeated-backward",))]
+        specific = sorted(
+            {f for shape, f in met if shape in self.failing.get(f, set()) - self.agnostic}
+        )
+        found = [Signature("graph", (f,)) for f in specific]
+        if (self.agnostic - {"repeated-backward"}) & shapes:
+            found.append(Signature("graph", ("any-op",)))
+        return found
+
+
+def run_battery(evaluate: Evaluate, supported: Iterable[Variant]) -> Battery:
+    """Run the textbook programs on the engine (see the module docstring)."""
+    usable = set(supported)
+    battery = Battery()
+    tried: dict[str, set[str]] = {}
+    for name in sorted({family(n) for n, _ in usable}):
+        for shape in BATTERY_SHAPES:
+            program = _textbook(name, shape, usable)
+            if program is None:
+                continue
+            outcome = evaluate(program)
+            expected = outcome.expected
+            if outcome.verdict.status == "unchecked" or expected is None:
+                continue
+            if outcome.failed:
+                battery.failing.setdefault(name, set()).add(shape)
+            elif _degenerate(program):
+                continue  # c - c: its gradient is 0 whatever the machinery does
+            tried.setdefault(shape, set()).add(name)
+    for shape, names in tried.items():
+        if len(names) >= 2 and all(shape in battery.failing.get(n, set()) for n in names):
+            battery.agnostic.add(shape)
+    battery.merges_equal = _merges_equal(evaluate, usable)
+    return battery
+
+
+def _degenerate(program: Program) -> bool:
+    """Whether the textbook's first result gets no gradient (``c - c``, ``c / c``): then the
+    machinery can mishandle it without a trace."""
+    _, adjoint = TableOracle().evaluate(program)
+    node = 2 if len(program.nodes) > 2 else 1
+    return adjoint[node] == 0.0 or all(adjoint[i] == 0.0 for i in program.inputs)
+
+
+def _merges_equal(evaluate: Evaluate, usable: set[Variant]) -> bool:
+    if not {("mul", "vc"), ("add", "vc"), ("mul", "vv")} <= usable:
+        return False
+
+    def program(c: float) -> Program:
+        nodes = (
+            Node("input", value=2.0),
+            Node("const", value=3.0),
+            Node("mul", (0, 1)),
+            Node("const", value=c),
+            Node("add", (0, 3)),
+            Node("mul", (2, 4)),
+        )
+        return Program(nodes, 5)
+
+    return evaluate(program(4.0)).failed and not evaluate(program(5.0)).failed
+
+
+# --- signatures --------------------------------------------------------------------------------
+
+
+def signature_of(
+    outcome: Outcome, battery: Battery, *, check: str, known: Callable[[Signature], bool]
+) -> Signature:
+    """The signature of a failure (see the module docstring); of the battery's candidates, the
+    first one ``known`` already, else the first."""
+    verdict = outcome.verdict
+    if verdict.error is not None:
+        return error_signature(outcome)
+    program = outcome.program
+    if program is None:
+        return Signature("wrong", (check,))
+    values = outcome.expected.values if outcome.expected is not None else None
+    candidates = battery.classify(program, values)
+    if candidates:
+        return next((s for s in candidates if known(s)), candidates[0])
+    kind = "semantics" if verdict.severity == "semantics" else "graph"
+    shape = sorted(shape_of(program) - {"upstream", "shared-node-twice"})
+    return Signature(
+        kind,
+        (
+            quantity_of(outcome),
+            "+".join(sorted(_families(program))),
+            "+".join(shape) or "plain",
+        ),
+    )
+
+
+def error_signature(outcome: Outcome) -> Signature:
+    """The signature of a failure where the backend raised, hung or crashed."""
+    verdict = outcome.verdict
+    if verdict.error_kind == "timeout":
+        return Signature("hang")
+    if verdict.error_kind == "protocol":
+        return Signature("protocol")
+    error = verdict.error or ""
+    exception = verdict.error_type or _exception_name(error)
+    if exception:
+        return Signature("raises", (exception, verdict.error_where))
+    return Signature("crash", (_gist(error),))
+
+
+def _exception_name(error: str) -> str:
+    """``ValueError`` in "ValueError: math domain error" (or in a driver's error message)."""
+    head = error.split(":", 1)[0].strip().split()[-1:] if ":" in error else []
+    name = head[0] if head else ""
+    return name if name.isidentifier() and name[:1].isupper() else ""
+
+
+def _gist(error: str) -> str:
+    """A crash's description without its numbers and its stderr: what kind of death it was."""
+    first = error.splitlines()[0] if error else "crashed"
+    words = [w for w in first.replace(";", " ").split() if not any(c.isdigit() for c in w)]
+    return " ".join(words[:8])
+
+
+SHAPES = {
+    "same-operand": "the same Value on both sides (a * a)",
+    "shared-leaf": "a leaf used by two ops",
+    "shared-node": "an intermediate result on both sides of an op",
+    "shared-node-twice": "an intermediate result used at two depths",
+    "upstream": "its result feeds another op (an upstream gradient other than 1)",
+    "repeated-backward": "backward() called twice",
+}
+"""The battery's shapes, in words."""
+
+
+def _shapes(names: Iterable[str]) -> str:
+    ordered = [SHAPES[s] for s in SHAPES if s in set(names)]
+    return "; ".join(ordered) if ordered else "a composition"
+
+
+def describe(signature: Signature, outcome: Outcome, battery: Battery) -> str:
+    """The one-line diagnosis of a composition problem."""
+    verdict = outcome.verdict
+    kind, key = signature.kind, signature.key
+    if kind == "raises":
+        where = f" in {key[1]}()" if key[1] else ""
+        first = (verdict.error or "").splitlines()[0][:160]
+        return f"raises {key[0]}{where}: {first}"
+    if kind == "hang":
+        return f"hangs: {(verdict.error or '').splitlines()[0][:160]}"
+    if kind in ("crash", "protocol"):
+        return (verdict.error or kind).splitlines()[0][:200]
+    if key == ("equal-values",):
+        return (
+            "gradients wrong where two distinct nodes hold equal values: nodes are compared "
+            "(or hashed) by value, so one stands for the other"
+        )
+    if key == ("repeated-backward",):
+        return (
+            "backward() twice does not accumulate into the leaves as torch does "
+            "(retain_graph=True: each pass adds its gradient once)"
+        )
+    if key == ("any-op",):
+        return (
+            "gradients wrong whatever the ops, where "
+            f"{_shapes(battery.agnostic - {'repeated-backward'})}: the graph machinery "
+            "(accumulation or topological order)"
+        )
+    if kind == "graph" and len(key) >= 1 and all(k in OPS for k in key):
+        shapes = set().union(*(battery.failing.get(f, set()) for f in key))
+        return f"{' and '.join(key)}: gradient wrong in compositions, where {_shapes(shapes)}"
+    quantity = "a value" if key[0] == "value" else "a gradient"
+    text = f"{quantity} wrong with {key[1].replace('+', ', ')}"
+    if key[2] != "plain":
+        text += f", where {_shapes(key[2].split('+'))}"
+    if kind == "semantics":
+        text += " (only where torch gives inf or nan)"
+    return text

@@ -1,0 +1,243 @@
+"""Problems found by probing and by the ``ops`` check: one per op and kind of wrongness.
+
+Variants of one op that go wrong the same way (``mul:vv``, ``mul:vc``, ``imul:vv`` all with a
+wrong gradient) are one problem: one method of the engine is wrong. A wrong value absorbs the
+wrong gradients of the same variant (they follow from it); a changed operand absorbs both. Where
+``Value(x)`` itself does not keep ``x``, every op's failure follows from that, so they are folded
+into that one problem.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from conformance.backends.base import BackendError, Evaluation
+from conformance.checks.base import CheckContext, run_guarded
+from conformance.checks.per_op import PerOpRun, VariantResult, single_op_program
+from conformance.diagnosis.evidence import evidence
+from conformance.diagnosis.problems import Problem, Signature
+from conformance.ops import OPS, Variant
+from conformance.probe import Gap, Probe, probe_program
+from conformance.tolerance import Mismatch
+
+__all__ = ["api_problems", "excluded", "leaf_problem", "op_problems", "spelling"]
+
+
+def spelling(name: str, form: str) -> str:
+    """How a variant reads in Python: ``v.tanh()``, ``c - v``, ``t = a; t += b``."""
+    op = OPS[name]
+    if form == "v":
+        a, b = "v", ""
+    else:
+        a, b = {"vv": ("a", "b"), "vc": ("v", "c"), "cv": ("c", "v")}[form]
+    text = op.source.format(out="t", a=a, b=b).replace("\n", "; ")
+    return text[4:] if text.startswith("t = ") and ";" not in text else text
+
+
+def _operand_name(form: str, quantity: str) -> str:
+    """The name a quantity's operand has in the variant's spelling."""
+    index = 0 if quantity in ("grad a", "a") else 1
+    if form == "v":
+        return "v"
+    return {"vv": ("a", "b"), "vc": ("v", "c"), "cv": ("c", "v")}[form][index]
+
+
+def _what(form: str, quantity: str, severity: str) -> str:
+    if quantity in ("a", "b"):
+        return f"changes {_operand_name(form, quantity)}"
+    thing = "value" if quantity == "value" else f"gradient of {_operand_name(form, quantity)}"
+    if severity == "semantics":
+        return f"{thing} differs where torch gives inf or nan"
+    return f"{thing} wrong"
+
+
+def _main_quantity(result: VariantResult, status: str) -> tuple[str, str] | None:
+    """(class, quantity) of a variant's main failure of this status: operand > value > grad."""
+    for cls, quantities in (("operand", ("a", "b")), ("value", ("value",))):
+        for q in quantities:
+            if result.status(q) == status:
+                return cls, q
+    for q in ("grad a", "grad b"):
+        if result.status(q) == status:
+            return "gradient", q
+    return None
+
+
+def op_problems(run: PerOpRun, ctx: CheckContext, replay: Callable[[str], str]) -> list[Problem]:
+    """One problem per op and kind of wrongness (error or semantics) found by the ops check."""
+    groups: dict[tuple[str, str, str], list[tuple[VariantResult, str]]] = {}
+    for (variant_name, _), result in run.results.items():
+        # `t *= b` runs `__mul__` where there is no `__imul__`: one method, one problem.
+        name = variant_name[1:] if OPS[variant_name].inplace else variant_name
+        for status, severity in (("WRONG", "error"), ("warn", "semantics")):
+            main = _main_quantity(result, status)
+            if main is None:
+                continue
+            cls, quantity = main
+            groups.setdefault((name, cls, severity), []).append((result, quantity))
+            break  # a variant's errors absorb its semantics differences
+    problems = []
+    for (name, cls, severity), members in groups.items():
+        problems.append(_problem(ctx, name, cls, severity, members, replay("ops")))
+    return problems
+
+
+def _problem(
+    ctx: CheckContext,
+    name: str,
+    cls: str,
+    severity: str,
+    members: list[tuple[VariantResult, str]],
+    replay: str,
+) -> Problem:
+    result, quantity = members[0]
+    variant_name, form = result.variant
+    status = "wrong" if severity == "error" else "semantics"
+    regions = result.regions.get(quantity, [])
+    variants = [f"{r.variant[0]}:{r.variant[1]}" for r, _ in members]
+    head = f"{variant_name}:{form} ({spelling(variant_name, form)})"
+    if len(members) > 1:
+        head = f"{name} ({', '.join(variants)})"
+    summary = f"{head}: {_what(form, quantity, severity)}"
+    if regions:
+        summary += ": " + "; ".join(regions[:3])
+    if len(regions) > 3:
+        summary += f"; and {len(regions) - 3} more regions"
+    details = []
+    for member, _ in members:
+        n, f = member.variant
+        for quantity_name, phrases in member.regions.items():
+            if (member, quantity_name) == (result, quantity):
+                continue  # the summary says it
+            if phrases and member.status(quantity_name) in ("WRONG", "warn"):
+                what = _what(f, quantity_name, "error").removesuffix(" wrong")
+                more = f"; and {len(phrases) - 4} more regions" if len(phrases) > 4 else ""
+                details.append(f"{n}:{f} {what}: " + "; ".join(phrases[:4]) + more)
+    raised = {
+        f.raised
+        for member, _ in members
+        for found in member.findings.values()
+        for _, f, _ in found
+        if f.failing and f.raised[0]
+    }
+    problem = Problem(
+        Signature("op", (name, cls) if severity == "error" else (name, cls, "semantics")),
+        summary,
+        severity=severity,
+        ops=variants,
+        checks=["ops"],
+        details=details[:12],
+        replay=replay,
+        aliases=[Signature("raises", pair) for pair in sorted(raised)],
+    )
+    witness = result.witness(quantity, status)
+    if witness is not None:
+        _attach(problem, ctx, variant_name, form, witness, summary, replay)
+    return problem
+
+
+def _attach(
+    problem: Problem,
+    ctx: CheckContext,
+    name: str,
+    form: str,
+    point: tuple[float, float],
+    summary: str,
+    replay: str,
+) -> None:
+    """The witness program, its short reproducer, script and wire line."""
+    program = single_op_program(name, form, *point)
+    try:
+        expected = ctx.oracle.run(program)
+    except BackendError:
+        return
+    error = None
+    mismatches: list[Mismatch] = []
+    try:
+        got = run_guarded(ctx.backend, program, ctx.timeout)
+    except BackendError as exc:
+        error = str(exc)
+        got = None
+    if got is not None:
+        mismatches = _mismatches(expected, got)
+    shown = evidence(
+        ctx.backend,
+        program,
+        expected,
+        mismatches=mismatches,
+        error=error,
+        check="ops",
+        replay=replay,
+        summary=summary,
+        aliases=getattr(ctx.backend, "aliases", None),
+    )
+    problem.program = program
+    problem.short, problem.reproducer, problem.wire = shown.short, shown.reproducer, shown.wire
+
+
+def _mismatches(expected: Evaluation, got: Evaluation) -> list[Mismatch]:
+    """Every number that is not the oracle's (exactly, or both nan): for the short reproducer."""
+    found = []
+    for kind, exp, have in (
+        ("value", expected.values, got.values),
+        ("grad", expected.grads, got.grads),
+    ):
+        for i, e in exp.items():
+            g = have.get(i)
+            if g is None or not (g == e or (math.isnan(g) and math.isnan(e)) or _close(g, e)):
+                found.append(Mismatch(kind, i, e, g, 0.0))
+    return found
+
+
+def _close(g: float, e: float) -> bool:
+    return math.isfinite(g) and math.isfinite(e) and abs(g - e) <= 2.0**-36 * max(abs(e), 1e-300)
+
+
+def api_problems(probe: Probe, replay: Callable[[str], str]) -> list[Problem]:
+    """A problem per number form of ``+ - * /`` the engine lacks while it has the op."""
+    return [_gap_problem(gap, replay("probe")) for gap in probe.gaps]
+
+
+def _gap_problem(gap: Gap, replay: str) -> Problem:
+    name, form = gap.variant
+    op = OPS[name]
+    symbol = op.source.split()[3]  # "{out} = {a} * {b}"
+    if form == "cv":
+        spelled, missing = f"2.0 {symbol} x", f"the Value class has no `__r{op.dunder}__`"
+        program = probe_program(name, form, 2.0, 0.75)
+    else:
+        spelled, missing = f"x {symbol} 2.0", f"`__{op.dunder}__` refuses a number"
+        program = probe_program(name, form, 0.75, 2.0)
+    exception = gap.error.split(":", 1)[0]
+    if exception not in ("TypeError", "AttributeError", "NotImplementedError"):
+        method = f"__r{op.dunder}__" if form == "cv" else f"__{op.dunder}__"
+        missing = f"its `{method}` raises"
+    return Problem(
+        Signature("api", (name, form)),
+        f"`{spelled}` raises {exception}: {missing} (micrograd's API takes numbers on either "
+        f"side of {symbol})",
+        ops=[f"{name}:{form}"],
+        checks=["probe"],
+        short=[*program.to_python("Value"), f"# raises {gap.error}"],
+        replay=replay,
+        program=program,
+    )
+
+
+def leaf_problem(probe: Probe, replay: Callable[[str], str]) -> Problem | None:
+    """The problem of a ``Value(x)`` that does not keep ``x`` (or None)."""
+    if not probe.leaf:
+        return None
+    return Problem(
+        Signature("leaf", ("value",)),
+        f"Value(x) does not keep x: {probe.leaf}; every other number follows from it",
+        checks=["probe"],
+        short=[f"# {probe.leaf}"],
+        replay=replay("probe"),
+    )
+
+
+def excluded(run: PerOpRun) -> dict[Variant, str]:
+    """The variants that went wrong alone (errors only), and how: left out of compositions."""
+    return {v: "failed alone (ops)" for v, r in run.results.items() if r.wrong}

@@ -1,0 +1,136 @@
+"""Problems: the distinct bugs of a run, each named once, with the checks that saw it.
+
+A problem is identified by its ``Signature``: what makes two failures the same bug. Per-op
+problems are keyed by op and quantity (``op:tanh:value``), a missing number form by the op and
+form (``api:sub:cv``), an exception by its type and the engine function that raised it
+(``raises:RecursionError@visit``), a wrong number in a composition by what the failure needs once
+it is shrunk and taken apart (``graph:grad:shared-node`` when any op will do,
+``graph:grad:mul+same-operand`` when it takes mul). Signatures print as those strings, which is
+also how an xfail file names a problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.program import Program
+
+__all__ = ["SEVERITIES", "Problem", "Problems", "Signature"]
+
+SEVERITIES = ("error", "semantics")
+"""``error`` fails the run; ``semantics`` (a difference where torch itself is inf/nan, or in
+repeated-backward accumulation) fails it only with --strict."""
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What makes a failure a particular bug: a kind and the facts that tell bugs of it apart."""
+
+    kind: str
+    key: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return ":".join((self.kind, *self.key))
+
+    @classmethod
+    def parse(cls, text: str) -> Signature:
+        """The signature a string names (as printed in reports and xfail files)."""
+        kind, *key = text.strip().split(":")
+        return cls(kind, tuple(key))
+
+
+@dataclass
+class Problem:
+    """One distinct bug: a one-line diagnosis, where it shows, and how to see it."""
+
+    signature: Signature
+    summary: str
+    severity: str = "error"
+    ops: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    """A few more lines: the regions where it shows, the numbers that differ."""
+    short: list[str] = field(default_factory=list)
+    """A few lines of code that show it, with the expected and actual numbers as comments."""
+    reproducer: str = ""
+    """A standalone script that shows it (exits 1 while the bug is there)."""
+    wire: str = ""
+    """The failing program as one wire-protocol request line (with the expected numbers)."""
+    replay: str = ""
+    program: Program | None = None
+    expected: bool = False
+    """Listed in the xfail file: reported, but does not fail the run."""
+    seen: int = 1
+    """How many failing examples were this problem."""
+    aliases: list[Signature] = field(default_factory=list)
+    """Other signatures the same bug shows under (a raise in ``tanh`` found alone by the ops
+    check, and found again in a composition as ``raises:OverflowError:tanh``)."""
+
+    @property
+    def fails_run(self) -> bool:
+        """Whether this problem alone makes the run not conformant (``strict`` aside)."""
+        return self.severity == "error" and not self.expected
+
+    def saw(self, check: str) -> None:
+        """Note that ``check`` found this problem (again)."""
+        self.seen += 1
+        if check not in self.checks:
+            self.checks.append(check)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "signature": str(self.signature),
+            "summary": self.summary,
+            "severity": self.severity,
+            "expected_failure": self.expected,
+            "ops": list(self.ops),
+            "checks": list(self.checks),
+            "details": list(self.details),
+            "short": list(self.short),
+            "reproducer": self.reproducer,
+            "wire": self.wire,
+            "replay": self.replay,
+            "program": self.program.to_dict() if self.program is not None else None,
+        }
+
+
+class Problems:
+    """The run's problems, in the order they were found; one per signature."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+        self._by_signature: dict[Signature, Problem] = {}
+
+    def __iter__(self) -> Iterator[Problem]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def get(self, signature: Signature) -> Problem | None:
+        """The problem with this signature, if one was found."""
+        return self._by_signature.get(signature)
+
+    def add(self, problem: Problem) -> Problem:
+        """Record ``problem``, or merge it into the one already found with its signature."""
+        known = self._by_signature.get(problem.signature)
+        if known is None:
+            self.items.append(problem)
+            for signature in (problem.signature, *problem.aliases):
+                self._by_signature.setdefault(signature, problem)
+            return problem
+        for check in problem.checks:
+            known.saw(check)
+        if problem.severity == "error":
+            known.severity = "error"
+        for op in problem.ops:
+            if op not in known.ops:
+                known.ops.append(op)
+        return known
+
+    def of_kind(self, *kinds: str) -> list[Problem]:
+        """The problems whose signature is of one of ``kinds``."""
+        return [p for p in self.items if p.signature.kind in kinds]

@@ -1,0 +1,260 @@
+"""Where an op goes wrong, in words: the regions of its operands where a quantity fails, and how.
+
+Input: one finding per operand point (ok, wrong, a difference only where torch is inf/nan, or
+unchecked). Output: phrases such as ``nan for x >= 355`` or ``raises OverflowError for |b| <=
+1.5e-154``: runs of failing points on a sorted grid, merged across the sign where the failure is
+symmetric, their edges refined by bisection where the caller can evaluate more points, and each
+labelled with what the engine did there (raised, nan, 0, swapped operands, float32 rounding, a
+relative error).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "Finding",
+    "Tag",
+    "describe_1d",
+    "describe_2d",
+    "extremeness",
+    "number",
+    "tag_of",
+]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What happened to one quantity (a value or a gradient) at one operand point."""
+
+    status: str
+    """``ok``, ``wrong`` (an error), ``semantics`` (differs only where torch is inf/nan),
+    ``unchecked`` (the oracle could not settle it)."""
+    expected: float | None = None
+    got: float | None = None
+    error: str = ""
+    """The exception the engine raised (``OverflowError: math range error``), if it raised."""
+    tolerance: float = 0.0
+    raised: tuple[str, str] = ("", "")
+    """(exception type, engine function that raised it), where the backend knows them."""
+
+    @property
+    def failing(self) -> bool:
+        """An error or a semantics difference."""
+        return self.status in ("wrong", "semantics")
+
+
+@dataclass(frozen=True)
+class Tag:
+    """What the engine did at a failing point: a category and, for errors, their size."""
+
+    category: str
+    size: float = 0.0
+
+    def text(self) -> str:
+        """``nan``, ``raises OverflowError``, ``relative error 8e-08``..."""
+        if self.category == "relative error":
+            return f"relative error {self.size:.2g}"
+        return self.category
+
+
+def _float32(x: float) -> float:
+    try:
+        return float(struct.unpack("f", struct.pack("f", x))[0])
+    except OverflowError:
+        return math.inf
+
+
+def tag_of(finding: Finding, swapped: float | None = None) -> Tag:
+    """The tag of a failing finding; ``swapped`` is the value with the operands swapped."""
+    if finding.error:
+        name = finding.error.split(":", 1)[0].strip() or "an exception"
+        return Tag(f"raises {name}")
+    got, expected = finding.got, finding.expected
+    if got is None or expected is None:
+        return Tag("no number")
+    if math.isnan(got):
+        return Tag("nan")
+    if math.isinf(got):
+        return Tag("inf" if got > 0 else "-inf")
+    if not math.isfinite(expected):
+        return Tag(f"a finite number where torch gives {expected!r}")
+    tolerance = finding.tolerance
+    if swapped is not None and math.isfinite(swapped) and abs(got - swapped) <= tolerance:
+        return Tag("operands swapped")
+    if got == 0.0 and expected != 0.0:
+        return Tag("0")
+    if expected != 0.0 and abs(got + expected) <= tolerance:
+        return Tag("sign flipped")
+    if expected == 0.0:
+        return Tag("not 0 where torch gives 0", abs(got))
+    relative = abs(got - expected) / abs(expected)
+    if _float32(got) == got and 2.0**-30 < relative <= 2.0**-21:
+        return Tag("rounded to float32")
+    return Tag("relative error", relative)
+
+
+def _summary(tags: Sequence[Tag]) -> str:
+    """One label for the tags of a run of failing points."""
+    relative = [t.size for t in tags if t.category == "relative error"]
+    others = Counter(t.category for t in tags if t.category != "relative error")
+    parts = [category for category, _ in others.most_common(3)]
+    nonzero = [t.size for t in tags if t.category == "not 0 where torch gives 0"]
+    if nonzero:
+        label = f"up to {max(nonzero):.2g} where torch gives 0"
+        parts = [label if p == "not 0 where torch gives 0" else p for p in parts]
+    if relative:
+        worst = max(relative)
+        parts.append(
+            f"relative error up to {worst:.2g}" if worst < 1e300 else "relative error over 1e300"
+        )
+    return ", ".join(parts)
+
+
+def number(x: float) -> str:
+    """A number as regions print it: four significant digits."""
+    if x == 0.0:
+        return "0"
+    return f"{x:.4g}"
+
+
+def extremeness(x: float) -> float:
+    """How far from ordinary magnitudes x is (0 at +-1; zero counts as fairly ordinary)."""
+    if x == 0.0:
+        return 2.0
+    if not math.isfinite(x):
+        return math.inf
+    return abs(math.log2(abs(x)))
+
+
+def _order_key(x: float) -> tuple[float, float]:
+    return (x, math.copysign(1.0, x))  # -0.0 before 0.0
+
+
+Refine = Callable[[float, float, str], float]
+"""(last x outside, first x inside, category) -> the x inside the region (a failure of that
+category) nearest to the one outside, found by bisection."""
+
+
+def describe_1d(
+    findings: Sequence[tuple[float, Finding, Tag | None]],
+    name: str = "x",
+    refine: Refine | None = None,
+) -> list[str]:
+    """Phrases for the failing regions along one coordinate, one per kind of failure:
+    ``raises OverflowError for x >= 355``, ``0 for |x| <= 1e-16``."""
+    checked = [(x, f, t) for x, f, t in findings if f.status != "unchecked"]
+    categories = list(
+        dict.fromkeys(t.category for _, f, t in checked if f.failing and t is not None)
+    )
+    phrases: list[str] = []
+    for category in categories:
+        inside = [(x, t is not None and t.category == category, t) for x, _, t in checked]
+        phrases += _describe_category(inside, name, category, refine)
+    return phrases
+
+
+def _describe_category(
+    points: list[tuple[float, bool, Tag | None]], name: str, category: str, refine: Refine | None
+) -> list[str]:
+    status = {(x, math.copysign(1.0, x)): inside for x, inside, _ in points}
+    symmetric = any(x < 0 for x, _, _ in points) and all(
+        status.get((-x, -sign), inside) == inside for (x, sign), inside in status.items()
+    )
+    if symmetric:
+        half = [(abs(x), inside, t) for x, inside, t in points if math.copysign(1.0, x) > 0]
+        return _runs(half, f"|{name}|", category, refine)
+    return _runs(points, name, category, refine)
+
+
+def _runs(
+    points: Sequence[tuple[float, bool, Tag | None]],
+    name: str,
+    category: str,
+    refine: Refine | None,
+) -> list[str]:
+    ordered = sorted(points, key=lambda item: _order_key(item[0]))
+    phrases: list[str] = []
+    i = 0
+    while i < len(ordered):
+        if not ordered[i][1]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1][1]:
+            j += 1
+        lo, hi = ordered[i][0], ordered[j][0]
+        before = ordered[i - 1][0] if i > 0 else None
+        after = ordered[j + 1][0] if j + 1 < len(ordered) else None
+        if refine is not None and before is not None:
+            lo = refine(before, lo, category)
+        if refine is not None and after is not None:
+            hi = refine(after, hi, category)
+        tags = [t for _, _, t in ordered[i : j + 1] if t is not None]
+        phrases.append(f"{_summary(tags)} for {_region(name, lo, hi, before, after)}")
+        i = j + 1
+    return phrases
+
+
+def _region(name: str, lo: float, hi: float, before: float | None, after: float | None) -> str:
+    if before is None and after is None:
+        return f"every {name.strip('|')} tried"
+    if lo == hi or number(lo) == number(hi):
+        return f"{name} = {number(lo)}"
+    if before is None:
+        return f"{name} <= {number(hi)}"
+    if after is None:
+        return f"{name} >= {number(lo)}"
+    return f"{number(lo)} <= {name} <= {number(hi)}"
+
+
+def describe_2d(
+    findings: Sequence[tuple[tuple[float, float], Finding, Tag | None]],
+    names: tuple[str, str] = ("a", "b"),
+) -> list[str]:
+    """Phrases for the failing points of a binary op, one per kind of failure: along the one
+    operand that alone decides it where there is one, ``where a == b``, or a count."""
+    checked = [(p, f, t) for p, f, t in findings if f.status != "unchecked"]
+    categories = list(
+        dict.fromkeys(t.category for _, f, t in checked if f.failing and t is not None)
+    )
+    phrases: list[str] = []
+    for category in categories:
+        inside = [(p, t is not None and t.category == category, t) for p, _, t in checked]
+        phrases += _describe_plane(inside, names, category)
+    return phrases
+
+
+def _describe_plane(
+    points: list[tuple[tuple[float, float], bool, Tag | None]],
+    names: tuple[str, str],
+    category: str,
+) -> list[str]:
+    tags = [t for _, inside, t in points if inside and t is not None]
+    if all(p[0] == p[1] for p, inside, _ in points if inside) and all(
+        inside for p, inside, _ in points if p[0] == p[1]
+    ):
+        return [f"{_summary(tags)} where {names[0]} == {names[1]} (and only there)"]
+    for axis in (1, 0):
+        line: dict[tuple[float, float], tuple[float, bool, Tag | None]] = {}
+        decided = True
+        for p, inside, t in points:
+            key = (p[axis], math.copysign(1.0, p[axis]))
+            seen = line.setdefault(key, (p[axis], inside, t))
+            if seen[1] != inside:
+                decided = False
+                break
+            if inside and seen[2] is None:
+                line[key] = (p[axis], inside, t)
+        if decided:
+            return _describe_category(list(line.values()), names[axis], category, None)
+    inside_points = [p for p, inside, _ in points if inside]
+    a, b = min(inside_points, key=lambda p: max(extremeness(p[0]), extremeness(p[1])))
+    return [
+        f"{_summary(tags)} at {len(inside_points)} of {len(points)} points tried "
+        f"(e.g. {names[0]} = {number(a)}, {names[1]} = {number(b)})"
+    ]

@@ -1,0 +1,141 @@
+"""What a backend supports, decided by its behaviour: one tiny program per op variant.
+
+A variant is *not supported* when it raises while the program is being built (the forward pass)
+on every one of a few ordinary operands, whatever the exception: an AttributeError for a missing
+method, a TypeError for a refused number, a bare ``assert isinstance(other, (int, float))``, a
+custom error class. It is listed as skipped, with its error. A variant that works on some operands
+and raises on others, or raises only in backward, is supported (the checks then report it).
+
+Two facts about micrograd's API come out of probing too:
+
+* ``Value(x)`` must keep ``x`` exactly (an engine that stores float32 fails everything else);
+* ``+ - * /`` take a number on either side: where ``v * 2`` works and ``2 * v`` raises, the
+  engine lacks ``__rmul__``, a problem that fails the run rather than a skipped variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from conformance.backends.base import BackendBase, BackendError
+from conformance.checks.base import run_guarded
+from conformance.ops import OPS, Variant, all_variants
+from conformance.program import Node, Program
+
+__all__ = ["LEAF_VALUES", "PROBE_POINTS", "Gap", "Probe", "probe", "probe_program"]
+
+PROBE_POINTS = ((0.75, 1.25), (2.0, 0.5), (1.5, 3.0))
+"""Ordinary operands (a, b) a variant is tried on; the constant of vc/cv forms is b or a."""
+
+LEAF_VALUES = (0.1, -2.5, 1e-300, 3e300, 5e-324, 1.0 / 3.0)
+"""Numbers ``Value(x).data`` must give back exactly."""
+
+
+def probe_program(name: str, form: str, a: float, b: float) -> Program:
+    """The one-op program of a variant (operands as its form says: input or constant)."""
+    if form == "v":
+        return Program((Node("input", value=a), Node(name, (0,))), 1)
+    kinds = {"v": "input", "c": "const"}
+    nodes = (Node(kinds[form[0]], value=a), Node(kinds[form[1]], value=b), Node(name, (0, 1)))
+    return Program(nodes, 2)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A number form micrograd's API has that the engine lacks while it has the op."""
+
+    variant: Variant
+    error: str
+    """What ``v * 2`` (or ``2 * v``) raised."""
+
+
+@dataclass
+class Probe:
+    """What probing found."""
+
+    supported: list[Variant] = field(default_factory=list)
+    skipped: dict[Variant, str] = field(default_factory=dict)
+    """Variants not supported (or left out with --skip-op), with why."""
+    fatal: str | None = None
+    """Set when even ``Value(x)`` with ``backward()`` fails: nothing can be checked."""
+    gaps: list[Gap] = field(default_factory=list)
+    leaf: str = ""
+    """How ``Value(x)`` fails to keep x ("" when it keeps every LEAF_VALUES exactly)."""
+
+    @property
+    def checked_of(self) -> tuple[int, int]:
+        """(variants checked, variants the table has)."""
+        return len(self.supported), len(all_variants())
+
+
+def _forward_error(error: BackendError) -> bool:
+    """Whether a failure happened while building the program (so: the op is not there)."""
+    if error.phase:  # a backend that knows: only the forward pass counts
+        return error.phase == "forward" and error.kind in ("unsupported", "error")
+    return error.kind == "unsupported"  # a process: only its explicit `unsupported_op`
+
+
+def _first_line(error: BackendError) -> str:
+    text = str(error).splitlines()[0] if str(error) else error.kind
+    return text[:160]
+
+
+def probe(
+    backend: BackendBase, timeout: float | None = 5.0, *, skip: Iterable[Variant] = ()
+) -> Probe:
+    """Probe every variant of the op table (see the module docstring)."""
+    result = Probe()
+    leaf = Program((Node("input", value=0.75),), 0)
+    try:
+        run_guarded(backend, leaf, timeout)
+    except BackendError as exc:
+        result.fatal = f"a single input Value with backward() fails: {exc}"
+        return result
+    result.leaf = _leaf_problem(backend, timeout)
+    skipped_by_user = set(skip)
+    for name, form in all_variants():
+        if (name, form) in skipped_by_user:
+            result.skipped[(name, form)] = "left out with --skip-op"
+            continue
+        errors: list[BackendError] = []
+        for a, b in PROBE_POINTS:
+            try:
+                run_guarded(backend, probe_program(name, form, a, b), timeout)
+            except BackendError as exc:
+                if _forward_error(exc):
+                    errors.append(exc)
+                    continue
+            break
+        if len(errors) == len(PROBE_POINTS):
+            result.skipped[(name, form)] = _first_line(errors[0])
+        else:
+            result.supported.append((name, form))
+    result.gaps = _gaps(result, skipped_by_user)
+    return result
+
+
+def _leaf_problem(backend: BackendBase, timeout: float | None) -> str:
+    for x in LEAF_VALUES:
+        try:
+            got = run_guarded(backend, Program((Node("input", value=x),), 0), timeout)
+        except BackendError:
+            continue
+        value = got.values.get(0)
+        if value != x:
+            return f"Value({x!r}).data is {value!r}"
+    return ""
+
+
+def _gaps(result: Probe, by_user: set[Variant]) -> list[Gap]:
+    """Number forms of ``+ - * /`` missing while another form of the op works."""
+    supported = set(result.supported)
+    gaps: list[Gap] = []
+    for name, op in OPS.items():
+        if not op.either_side or not any((name, f) in supported for f in op.forms):
+            continue
+        for form in ("vc", "cv"):
+            variant = (name, form)
+            if variant not in supported and variant not in by_user and variant in result.skipped:
+                gaps.append(Gap(variant, result.skipped[variant]))
+    return gaps
