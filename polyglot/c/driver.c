@@ -17,7 +17,10 @@
 
 typedef enum { ARITY_UNARY = 1, ARITY_BINARY = 2 } Arity;
 
-typedef enum { K_ADD, K_SUB, K_MUL, K_DIV, K_POW, K_NEG, K_EXP, K_LOG, K_TANH, K_RELU, K_SIGMOID } Kind;
+typedef enum {
+    K_ADD, K_SUB, K_MUL, K_DIV, K_POW, K_NEG, K_EXP, K_LOG, K_TANH, K_RELU, K_SIGMOID,
+    K_SIN, K_COS, K_SQRT, K_ABS
+} Kind;
 
 typedef struct {
     const char *name;
@@ -32,6 +35,8 @@ static const OpInfo OPS[] = {
     {"div", ARITY_BINARY, K_DIV},     {"pow", ARITY_BINARY, K_POW},   {"neg", ARITY_UNARY, K_NEG},
     {"exp", ARITY_UNARY, K_EXP},      {"log", ARITY_UNARY, K_LOG},    {"tanh", ARITY_UNARY, K_TANH},
     {"relu", ARITY_UNARY, K_RELU},    {"sigmoid", ARITY_UNARY, K_SIGMOID},
+    {"sin", ARITY_UNARY, K_SIN},      {"cos", ARITY_UNARY, K_COS},    {"sqrt", ARITY_UNARY, K_SQRT},
+    {"abs", ARITY_UNARY, K_ABS},
     {"iadd", ARITY_BINARY, K_ADD},    {"isub", ARITY_BINARY, K_SUB},  {"imul", ARITY_BINARY, K_MUL},
     {"idiv", ARITY_BINARY, K_DIV},
 };
@@ -464,6 +469,10 @@ static Value *apply(Graph *g, const ReqNode *n, Value *a, Value *b, int a_is_con
     case K_TANH: return value_tanh(g, a);
     case K_RELU: return value_relu(g, a);
     case K_SIGMOID: return value_sigmoid(g, a);
+    case K_SIN: return value_sin(g, a);
+    case K_COS: return value_cos(g, a);
+    case K_SQRT: return value_sqrt(g, a);
+    case K_ABS: return value_abs(g, a);
     }
     return NULL;
 }

@@ -109,6 +109,11 @@ Value *value_sigmoid(Graph *g, Value *a) {
     return node(g, OP_SIGMOID, 1.0 / (1.0 + exp(-a->data)), a, NULL);
 }
 
+Value *value_sin(Graph *g, Value *a) { return node(g, OP_SIN, sin(a->data), a, NULL); }
+Value *value_cos(Graph *g, Value *a) { return node(g, OP_COS, cos(a->data), a, NULL); }
+Value *value_sqrt(Graph *g, Value *a) { return node(g, OP_SQRT, sqrt(a->data), a, NULL); }
+Value *value_abs(Graph *g, Value *a) { return node(g, OP_ABS, fabs(a->data), a, NULL); }
+
 /* Push this node's gradient into its operands (torch's formulas, including its special cases). */
 static void propagate(Value *v) {
     double g = v->grad;
@@ -171,6 +176,20 @@ static void propagate(Value *v) {
         break;
     case OP_SIGMOID:
         ACCUMULATE(a->grad, g * (1.0 - v->data) * v->data);
+        break;
+    case OP_SIN:
+        ACCUMULATE(a->grad, g * cos(a->data));
+        break;
+    case OP_COS:
+        ACCUMULATE(a->grad, g * -sin(a->data));
+        break;
+    case OP_SQRT:
+        /* torch: grad / (2 * result), so the derivative at 0 is infinite. */
+        ACCUMULATE(a->grad, g / (2.0 * v->data));
+        break;
+    case OP_ABS:
+        /* torch: grad * sgn(x), with sgn(0) = sgn(nan) = 0 (a product: inf * 0 is nan). */
+        ACCUMULATE(a->grad, g * (a->data > 0.0 ? 1.0 : a->data < 0.0 ? -1.0 : 0.0));
         break;
     }
 }

@@ -23,7 +23,11 @@ typedef enum {
     OP_LOG,
     OP_TANH,
     OP_RELU,
-    OP_SIGMOID
+    OP_SIGMOID,
+    OP_SIN,
+    OP_COS,
+    OP_SQRT,
+    OP_ABS
 } Op;
 
 typedef struct Value Value;
@@ -62,6 +66,10 @@ Value *value_log(Graph *g, Value *a);
 Value *value_tanh(Graph *g, Value *a);
 Value *value_relu(Graph *g, Value *a);
 Value *value_sigmoid(Graph *g, Value *a);
+Value *value_sin(Graph *g, Value *a);
+Value *value_cos(Graph *g, Value *a);
+Value *value_sqrt(Graph *g, Value *a);
+Value *value_abs(Graph *g, Value *a);
 
 /* One backward pass from `out`, like torch's out.backward(retain_graph=True): leaves accumulate,
  * intermediate gradients are recomputed from zero. Returns 0, or -1 when memory runs out. */

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 import mpmath
@@ -229,3 +231,10 @@ def test_an_exact_row_loses_no_bit_at_any_precision(name: str) -> None:
     with mpmath.workprec(4000):
         high = op.mpmath(a, b)
     assert low == high
+
+
+def test_the_protocol_docs_list_every_op_of_the_table_with_its_forms() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text()
+    rows = re.findall(r"^\| `(\w+)`\s*\| ((?:`\w+`(?:, )?)+)\s*\|", doc, re.MULTILINE)
+    documented = {name: tuple(re.findall(r"`(\w+)`", forms)) for name, forms in rows}
+    assert documented == {name: op.forms for name, op in OPS.items()}
