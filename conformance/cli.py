@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="print full reproducers and wire lines"
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print one line per problem and the verdict"
+    )
     return parser
 
 
@@ -264,8 +266,9 @@ def _main(argv: Sequence[str] | None) -> int:
         skip_ops=settings.skip,
         xfail=settings.xfail,
     )
-    print()
-    print(report.text(verbose=args.verbose) if not args.quiet else report.verdict())
+    if not args.quiet:
+        print()
+    print(report.text(verbose=args.verbose) if not args.quiet else report.brief())
     if args.accuracy:
         from conformance.accuracy import run_accuracy
 

@@ -60,8 +60,8 @@ class Probe:
     fatal: str | None = None
     """Set when even ``Value(x)`` with ``backward()`` fails: nothing can be checked."""
     gaps: list[Gap] = field(default_factory=list)
-    leaf: str = ""
-    """How ``Value(x)`` fails to keep x ("" when it keeps every LEAF_VALUES exactly)."""
+    leaf: tuple[float, float] | None = None
+    """(x, Value(x).data) where ``Value(x)`` does not keep x (None when it keeps them all)."""
 
     @property
     def checked_of(self) -> tuple[int, int]:
@@ -115,16 +115,16 @@ def probe(
     return result
 
 
-def _leaf_problem(backend: BackendBase, timeout: float | None) -> str:
+def _leaf_problem(backend: BackendBase, timeout: float | None) -> tuple[float, float] | None:
     for x in LEAF_VALUES:
         try:
             got = run_guarded(backend, Program((Node("input", value=x),), 0), timeout)
         except BackendError:
             continue
         value = got.values.get(0)
-        if value != x:
-            return f"Value({x!r}).data is {value!r}"
-    return ""
+        if value is not None and value != x:
+            return (x, value)
+    return None
 
 
 def _gaps(result: Probe, by_user: set[Variant]) -> list[Gap]:

@@ -188,7 +188,7 @@ class Program:
         lines: list[str] = []
         for i, node in enumerate(self.nodes):
             if node.op == "input":
-                x = inputs.format(i=i) if inputs else format_float(node.value)
+                x = inputs.format(i=i) if inputs else format_float(node.value, argument=True)
                 lines.append(f"v{i} = {value_class}({x})")
             elif node.op != "const":
                 lines += self.node_source(i, aliases)
@@ -220,17 +220,18 @@ class Program:
         return len(self.nodes)
 
 
-def format_float(x: float | None) -> str:
-    """A float as Python source that evaluates back to exactly it (negatives parenthesised)."""
+def format_float(x: float | None, *, argument: bool = False) -> str:
+    """A float as Python source that evaluates back to exactly it (negatives parenthesised,
+    unless it is an ``argument`` of a call: ``Value(-1.0)``)."""
     if x is None:
         raise ProgramError("leaf node without a value")
     x = float(x)
     if math.isnan(x):
         return 'float("nan")'
     if math.isinf(x):
-        return 'float("inf")' if x > 0 else '(-float("inf"))'
+        return 'float("inf")' if x > 0 else ('-float("inf")' if argument else '(-float("inf"))')
     text = repr(x)
-    return f"({text})" if text.startswith("-") else text
+    return f"({text})" if text.startswith("-") and not argument else text
 
 
 def _json_float(x: float | None) -> float | str | None:

@@ -67,6 +67,8 @@ class CheckResult:
     note: str = ""
     problems: list[str] = field(default_factory=list)
     """Signatures of the problems this check saw."""
+    incomplete: bool = False
+    """It failed without a verdict on the engine: nothing ran, or the harness itself failed."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -79,7 +81,6 @@ class CheckResult:
             "seconds": round(self.seconds, 3),
             "note": self.note,
             "problems": list(self.problems),
-            "failures": [f.to_dict() for f in self.failures],
         }
 
 
@@ -120,6 +121,8 @@ class Report:
     checks: list[CheckResult] = field(default_factory=list)
     problems: Problems = field(default_factory=Problems)
     op_results: dict[tuple[str, str], VariantResult] = field(default_factory=dict)
+    replay: str = ""
+    """The command that runs this whole run again."""
     unexpected_passes: list[str] = field(default_factory=list)
     """Expected failures (xfail entries) that no problem matched: the xfail list is stale."""
     versions: dict[str, str] = field(default_factory=versions)
@@ -161,6 +164,7 @@ class Report:
             "profile": self.profile,
             "strict": self.strict,
             "seconds": round(self.seconds, 3),
+            "replay": self.replay,
             "versions": self.versions,
             "supported_ops": [f"{n}:{f}" for n, f in self.supported],
             "skipped_ops": {f"{n}:{f}": why for (n, f), why in self.skipped.items()},
@@ -272,9 +276,24 @@ class Report:
         count = f": {len(failing)} problem{'s' if len(failing) != 1 else ''}" if failing else ""
         return f"NOT CONFORMANT{count} ({self.seconds:.1f}s)"
 
+    def brief(self) -> str:
+        """One line per problem (its signature and diagnosis), then the verdict: for -q."""
+        lines = []
+        for number, problem in enumerate(self.problems, 1):
+            tag = "[expected] " if problem.expected else ""
+            summary = (
+                problem.summary if len(problem.summary) <= 100 else problem.summary[:97] + "..."
+            )
+            lines.append(f"{number:>2}. {tag}{problem.signature}: {summary}")
+        lines += [f"  expected to fail but did not: {e}" for e in self.unexpected_passes]
+        lines.append(self.verdict())
+        return "\n".join(lines)
+
     def text(self, *, verbose: bool = False) -> str:
         """The whole terminal report (after the header): problems, per-op table, checks."""
         parts = [self.problem_text(verbose=verbose), self.op_table(), self.table()]
+        if self.replay:
+            parts.append(f"replay: {self.replay}")
         return "\n\n".join(part for part in parts if part)
 
     def failure_text(self) -> str:

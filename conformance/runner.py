@@ -75,6 +75,10 @@ MAX_NEW_PROBLEMS = 6
 STALE_ROUNDS = 2
 """A check stops searching after this many rounds in a row found only known problems."""
 
+MAX_KNOWN_HANGS = 3
+"""A check stops after this many more programs hit a hang it already reported: each one
+waits out the timeout, and a backward that hangs leaves nothing else of the check to learn."""
+
 
 class _Failed(Exception):
     """Raised inside the Hypothesis test to report a failing example (so Hypothesis shrinks)."""
@@ -107,6 +111,7 @@ class _Search:
     shrink_deadline: float = 0.0
     shrinking: bool = False
     out_of_time: bool = False
+    known_hangs: int = 0
     last_failure: tuple[Any, Outcome] | None = None
 
 
@@ -210,13 +215,19 @@ def run_check(
     result.problems = [str(p.signature) for p in problems if check.name in p.checks]
     notes = [check.note(ctx)]
     if harness_error:
-        result.status = "failed"
+        result.status, result.incomplete = "failed", True
         notes.append(harness_error)
-    if state.out_of_time and not found:
+    if state.known_hangs >= MAX_KNOWN_HANGS:
+        result.status, result.incomplete = "failed", True
+        notes.append(
+            f"stopped after {state.examples} of {n} examples: {state.known_hangs} more programs"
+            " hung on a reported hang, so the rest of this check could not run"
+        )
+    elif state.out_of_time and not found:
         notes.append(f"time budget reached after {state.examples} of {n} examples")
     if result.examples == 0 and result.status == "passed" and not result.problems:
         # Nothing was checked: never a pass (a deep chain that never ran would hide a bug).
-        result.status = "failed"
+        result.status, result.incomplete = "failed", True
         notes.append(f"no example ran (0 of {n}): nothing was checked")
     result.note = "; ".join(x for x in (result.note, *notes) if x)
     result.seconds = time.perf_counter() - started
@@ -256,6 +267,11 @@ def _search_round(
         if known is not None:
             if not state.shrinking:
                 known.saw(check.name)
+                if outcome.verdict.error_kind == "timeout":
+                    state.known_hangs += 1
+                    if state.known_hangs >= MAX_KNOWN_HANGS:
+                        state.out_of_time = True
+                        raise _OutOfTime()
             return
         if not state.shrinking:
             state.shrinking = True
@@ -288,8 +304,9 @@ def _search_round(
 
 def _settle_status(result: CheckResult, problems: Problems, strict: bool) -> None:
     """failed / warned / expected / passed, from the problems this check saw."""
-    if result.status in ("failed", "skipped"):
+    if result.status == "skipped" or result.incomplete:
         return
+    result.status = "passed"
     seen = [p for p in problems if result.name in p.checks]
     if any(p.severity == "error" and not p.expected for p in seen):
         result.status = "failed"
@@ -360,7 +377,11 @@ def _record(
         severity=severity,
         ops=sorted({f"{op}:{form}" for op, form in program.variants()}) if program else [],
         checks=[check.name],
-        details=[] if outcome.verdict.error else outcome.verdict.describe().splitlines()[:6],
+        details=(
+            (outcome.verdict.error or "").splitlines()[1:7]  # a crash: the stderr tail
+            if outcome.verdict.error
+            else outcome.verdict.describe().splitlines()[:6]
+        ),
         reproducer=failure.reproducer,
         replay=replay,
         program=program,
@@ -417,6 +438,9 @@ def _run_ops(
     for problem in op_problems(run, ctx, lambda name: replay_command(ctx, seed_value, name)):
         if leaf is None:
             report.problems.add(problem)
+            result.failures.append(
+                Failure("ops", problem.summary, problem.reproducer, problem.replay, problem.program)
+            )
         else:  # with leaves stored wrong every op is wrong: one root cause, one problem
             leaf.details.append(f"as a result: {problem.summary}")
             leaf.saw("ops")
@@ -459,7 +483,7 @@ def _run_deep(
         _record(check, ctx, seed_value, example, outcome, report.problems, result)
     result.problems = [str(p.signature) for p in report.problems if "deep" in p.checks]
     if not run.lengths:
-        result.status = "failed"
+        result.status, result.incomplete = "failed", True
         result.note = "no chain ran: nothing was checked"
     result.seconds = time.perf_counter() - started
     _settle_status(result, report.problems, ctx.strict)
@@ -506,8 +530,14 @@ def run_checks(
     def replay(check: str) -> str:
         return replay_command(ctx, seed_value, check)
 
-    leaf = leaf_problem(found, replay)
-    for problem in ([leaf] if leaf else []) + api_problems(found, replay):
+    report.replay = shlex.join(
+        ["python", "-m", "conformance", *backend.replay_args(), "--seed", str(seed_value)]
+        + ["--profile", profile]
+        + [arg for name in (checks or ()) for arg in ("--check", name)]
+        + (["--strict"] if strict else [])
+    )
+    leaf = leaf_problem(found, backend, replay)
+    for problem in ([leaf] if leaf else []) + api_problems(found, backend, replay):
         report.problems.add(problem)
     if on_start is not None:
         on_start(report)
@@ -521,25 +551,27 @@ def run_checks(
     budget_ends = time.perf_counter() + BUDGETS[profile]
     weights = {c.name: c.example_count(profile) * c.cost for c in selected}
     weight_left = sum(weights.values()) or 1
-    left_out: dict[Variant, str] = {}
+    # When Value(x) does not hold x, no program can be judged: the leaf problem says it all.
+    no_leaf = "Value(x) does not keep x"
+    left_out: dict[Variant, str] = dict.fromkeys(found.supported, no_leaf) if leaf else {}
     for check in selected:
         # A share of what is left: time a check did not need goes to the ones after it.
         budget = max(0.0, budget_ends - time.perf_counter()) * weights[check.name] / weight_left
         weight_left -= weights[check.name]
         narrowed = dataclasses.replace(
-            ctx, supported=[v for v in found.supported if v not in left_out]
+            ctx, supported=[v for v in found.supported if v not in left_out], left_out=left_out
         )
         if isinstance(check, PerOpCheck):
             result, left_out = _run_ops(check, ctx, budget, report, seed_value, leaf)
             if leaf is not None:
-                left_out = dict.fromkeys(found.supported, "Value(x) does not keep x")
-
+                left_out = dict.fromkeys(found.supported, no_leaf)
         elif not narrowed.supported:
+            why = "every op variant failed alone (see the ops check)"
             result = CheckResult(
                 check.name,
                 "skipped",
                 description=check.description,
-                note="every op variant failed alone (see the ops check)",
+                note=f"{no_leaf}: no program can be judged" if leaf else why,
             )
         elif isinstance(check, DeepCheck):
             result = _run_deep(check, narrowed, budget, report, seed_value)

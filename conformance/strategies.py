@@ -374,6 +374,13 @@ def _chain_steps(
     return usable, dampers
 
 
+PATTERN_TRIES = 32
+"""Patterns drawn at most, looking for one that needs no damping (see deep_chain)."""
+
+PERIODIC_TRIAL = 4096
+"""Steps a pattern is tried on before it is unrolled to its full length."""
+
+
 def deep_chain(
     *,
     ops: Iterable[str | Sequence[str]] | None = None,
@@ -382,16 +389,32 @@ def deep_chain(
     max_pattern: int = 6,
 ) -> Program:
     """One chain as ``deep_programs`` draws it, its pattern drawn from ``rng`` (no Hypothesis:
-    for the deep check, which grows its chains from one length to the next)."""
+    for the deep check, which grows its chains from one length to the next).
+
+    Each period of the pattern ends with a bounded step where the table has one, and patterns
+    are drawn until one needs no damping step within its first PERIODIC_TRIAL steps: then the
+    chain is periodic, and its reproducer a loop of a few lines whatever its length."""
     depth = _check_int("depth", depth, 1)
     usable, dampers = _chain_steps(ops)
-    start, second = rng.choice(_TABLE), rng.uniform(-8.0, 8.0)
-    pattern = []
-    for _ in range(rng.randint(1, max_pattern)):
-        name, form, op = usable[rng.randrange(len(usable))]
-        const = 0.5 + rng.randint(0, 7) * 0.25 if form == "vc" else 0.0
-        pattern.append(_Step(name, form, op, const, form == "vv" and rng.random() < 0.5))
-    return _unroll(pattern, dampers, start, second, depth)
+    bounded = [_Step(n, f, op, 0.0, False) for n, f, op in dampers if f == "v"]
+    best: tuple[int, list[_Step], float, float] | None = None
+    for _ in range(PATTERN_TRIES):
+        start, second = rng.choice(_TABLE), rng.uniform(-8.0, 8.0)
+        pattern = []
+        for _ in range(rng.randint(1, max_pattern)):
+            name, form, op = usable[rng.randrange(len(usable))]
+            const = 0.5 + rng.randint(0, 7) * 0.25 if form == "vc" else 0.0
+            pattern.append(_Step(name, form, op, const, form == "vv" and rng.random() < 0.5))
+        if bounded:
+            pattern.append(bounded[rng.randrange(len(bounded))])
+        _, damped = _unroll(pattern, dampers, start, second, min(depth, PERIODIC_TRIAL))
+        if best is None or damped < best[0]:
+            best = (damped, pattern, start, second)
+        if damped == 0:
+            break
+    assert best is not None
+    _, pattern, start, second = best
+    return _unroll(pattern, dampers, start, second, depth)[0]
 
 
 @st.composite
@@ -411,7 +434,7 @@ def _deep(
         const = 0.5 + draw(st.integers(0, 7)) * 0.25 if form == "vc" else 0.0
         with_input = form == "vv" and draw(st.booleans())
         pattern.append(_Step(name, form, op, const, with_input))
-    return _unroll(pattern, dampers, start, second, depth)
+    return _unroll(pattern, dampers, start, second, depth)[0]
 
 
 def _unroll(
@@ -420,19 +443,23 @@ def _unroll(
     start: float,
     second: float,
     depth: int,
-) -> Program:
-    """The pattern repeated ``depth`` times from inputs (start, second), damped where needed."""
+) -> tuple[Program, int]:
+    """The pattern repeated ``depth`` times from inputs (start, second), damped where needed;
+    with how many steps had to be damped."""
     fallbacks = [_Step(name, form, op, op.contraction or 0.0, False) for name, form, op in dampers]
     nodes = [Node("input", value=start), Node("input", value=second)]
     current, y = 0, start
     log_grad = min_prefix = 0.0
+    damped = 0
     for k in range(depth):
-        for step in (pattern[k % len(pattern)], *fallbacks):
+        planned = pattern[k % len(pattern)]
+        for step in (planned, *fallbacks):
             outcome = step.apply(y, second, log_grad - min_prefix)
             if outcome is not None:
                 break
         else:
             break
+        damped += step is not planned
         y, log_p = outcome
         if step.form == "vc":
             nodes.append(Node("const", value=step.const))
@@ -445,7 +472,7 @@ def _unroll(
         current = len(nodes) - 1
         log_grad += log_p
         min_prefix = min(min_prefix, log_grad)
-    return Program(tuple(nodes), current)
+    return Program(tuple(nodes), current), damped
 
 
 class _Step:

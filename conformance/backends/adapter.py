@@ -89,21 +89,29 @@ def _raised_in(exc: BaseException) -> str:
     return where
 
 
-def read_number(x: Any, what: str) -> float:
-    """float(x), or a protocol BackendError saying what was not a number."""
+def read_number(x: Any, what: str, phase: str = "") -> float:
+    """float(x), or a protocol BackendError saying what was not a number.
+
+    ``phase`` is the pass whose result it is: a complex ``.data`` is a fault of the forward
+    pass, a complex ``.grad`` one of the backward pass."""
     if type(x) is float:
         return x
     try:
         return float(x)
     except Exception as exc:
         raise BackendError(
-            f"{what} is not a number: {x!r:.80} ({type(exc).__name__}: {exc})", kind="protocol"
+            f"{what} is not a number: {x!r:.80} ({type(exc).__name__}: {exc})",
+            kind="protocol",
+            phase=phase,
+            not_a_number=type(x).__name__,
         ) from None
 
 
-def read_numbers(raw: dict[int, Any], what: str) -> dict[int, float]:
+def read_numbers(raw: dict[int, Any], what: str, phase: str = "") -> dict[int, float]:
     """Every entry as a float; ``what`` names an entry with ``{}`` for its node index."""
-    return {i: x if type(x) is float else read_number(x, what.format(i)) for i, x in raw.items()}
+    return {
+        i: x if type(x) is float else read_number(x, what.format(i), phase) for i, x in raw.items()
+    }
 
 
 class AdapterBackend(BackendBase):
@@ -142,7 +150,8 @@ class AdapterBackend(BackendBase):
         except Exception as exc:
             raise classify(exc, phase) from exc
         return Evaluation(
-            read_numbers(values, "value of node {}"), read_numbers(grads, "gradient of input {}")
+            read_numbers(values, "value of node {}", "forward"),
+            read_numbers(grads, "gradient of input {}", "backward"),
         )
 
     def recipe(self) -> Recipe:

@@ -68,12 +68,15 @@ class BackendError(Exception):
         exception_type: str = "",
         phase: str = "",
         where: str = "",
+        not_a_number: str = "",
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.exception_type = exception_type
         self.phase = phase
         self.where = where
+        self.not_a_number = not_a_number
+        """The type of what was read where a float was expected (``complex``), if that was it."""
 
 
 class BackendTimeout(BackendError):

@@ -60,8 +60,8 @@ class PythonValueBackend(BackendBase):
         except Exception as exc:
             raise classify(exc, phase) from exc
         return Evaluation(
-            read_numbers(values, "value of node {} (.data)"),
-            read_numbers(grads, "gradient of input {} (.grad)"),
+            read_numbers(values, "value of node {} (.data)", "forward"),
+            read_numbers(grads, "gradient of input {} (.grad)", "backward"),
         )
 
     def recipe(self) -> Recipe:

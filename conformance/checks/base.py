@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
@@ -51,6 +51,8 @@ class CheckContext:
     battery: Battery | None = None
     """What the engine's textbook programs showed (for telling its failures apart: see
     conformance.diagnosis.graph)."""
+    left_out: dict[Variant, str] = field(default_factory=dict)
+    """Variants the backend has but this check runs without, and why (they failed alone)."""
 
     def supports(self, name: str, form: str | None = None) -> bool:
         """Whether the backend supports op ``name`` (in ``form``, if given)."""
@@ -119,10 +121,14 @@ class Check:
 
     def lacking(self, ctx: CheckContext) -> str:
         """Why the check cannot run on this backend ("" when it can): the variants it lacks."""
-        missing = [f"{n}:{f}" for n, f in self.needs if not ctx.supports(n, f)]
+        missing = [(n, f) for n, f in self.needs if not ctx.supports(n, f)]
         if not missing:
             return ""
-        return f"needs {', '.join(missing)}, which the backend does not support"
+        reasons: dict[str, list[str]] = {}
+        for n, f in missing:
+            reason = ctx.left_out.get((n, f), "not supported by the backend")
+            reasons.setdefault(reason, []).append(f"{n}:{f}")
+        return "; ".join(f"needs {', '.join(names)} ({why})" for why, names in reasons.items())
 
     def strategy(self, ctx: CheckContext) -> st.SearchStrategy[Any] | str:
         """The examples to draw, or the reason this check cannot run on this backend."""

@@ -249,6 +249,8 @@ def _judge_error(e: float, error: BackendError, is_value: bool, grads_finite: bo
     ):
         return Finding("unchecked")  # the raise is reported on the quantity it prevented
     status = "wrong" if math.isfinite(e) and (is_value or grads_finite) else "semantics"
+    if error.not_a_number:
+        return Finding(status, e, None, error=f"a {error.not_a_number}, not a float")
     text = str(error).splitlines()[0] if str(error) else error.kind
     if error.exception_type and not text.startswith(error.exception_type):
         text = f"{error.exception_type}: {text}"
@@ -304,7 +306,15 @@ class VariantResult:
         candidates = self.failing(quantity, severity)
         if not candidates:
             return None
-        return min(candidates, key=lambda p: (max(extremeness(p[0]), extremeness(p[1])), p))
+        return min(
+            candidates,
+            key=lambda p: (
+                max(extremeness(p[0]), extremeness(p[1])),
+                extremeness(p[0]) + extremeness(p[1]),
+                abs(p[0]) + abs(p[1]),
+                p,
+            ),
+        )
 
 
 def _ordered(x: float) -> int:

@@ -10,15 +10,19 @@ into that one problem.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable
 
-from conformance.backends.base import BackendError, Evaluation
+from conformance.backends.base import BackendBase, BackendError, Evaluation
 from conformance.checks.base import CheckContext, run_guarded
 from conformance.checks.per_op import PerOpRun, VariantResult, single_op_program
 from conformance.diagnosis.evidence import evidence
 from conformance.diagnosis.problems import Problem, Signature
 from conformance.ops import OPS, Variant
+from conformance.oracles.table import TableOracle
 from conformance.probe import Gap, Probe, probe_program
+from conformance.program import Node, Program
+from conformance.reproducers.program import render
 from conformance.tolerance import Mismatch
 
 __all__ = ["api_problems", "excluded", "leaf_problem", "op_problems", "spelling"]
@@ -194,9 +198,21 @@ def _close(g: float, e: float) -> bool:
     return math.isfinite(g) and math.isfinite(e) and abs(g - e) <= 2.0**-36 * max(abs(e), 1e-300)
 
 
-def api_problems(probe: Probe, replay: Callable[[str], str]) -> list[Problem]:
+def api_problems(probe: Probe, backend: BackendBase, replay: Callable[[str], str]) -> list[Problem]:
     """A problem per number form of ``+ - * /`` the engine lacks while it has the op."""
-    return [_gap_problem(gap, replay("probe")) for gap in probe.gaps]
+    problems = []
+    for gap in probe.gaps:
+        problem = _gap_problem(gap, replay("probe"))
+        if problem.program is not None:
+            problem.reproducer = _script(backend, problem.program, problem.summary, replay("probe"))
+        problems.append(problem)
+    return problems
+
+
+def _script(backend: BackendBase, program: Program, summary: str, replay: str) -> str:
+    """A standalone script for a problem found by probing (the op table's numbers expected)."""
+    expected = TableOracle().run(program)
+    return render(program, expected, backend, check="probe", replay=replay, summary=summary)
 
 
 def _gap_problem(gap: Gap, replay: str) -> Problem:
@@ -225,19 +241,32 @@ def _gap_problem(gap: Gap, replay: str) -> Problem:
     )
 
 
-def leaf_problem(probe: Probe, replay: Callable[[str], str]) -> Problem | None:
+def leaf_problem(
+    probe: Probe, backend: BackendBase, replay: Callable[[str], str]
+) -> Problem | None:
     """The problem of a ``Value(x)`` that does not keep ``x`` (or None)."""
-    if not probe.leaf:
+    if probe.leaf is None:
         return None
+    x, got = probe.leaf
+    program = Program((Node("input", value=x),), 0)
+    summary = f"Value(x) does not keep x: Value({x!r}).data is {got!r}"
+    if got == _float32(x):
+        summary += " (float32)"
     return Problem(
         Signature("leaf", ("value",)),
-        f"Value(x) does not keep x: {probe.leaf}; every other number follows from it",
+        summary + "; every other number follows from it",
         checks=["probe"],
-        short=[f"# {probe.leaf}"],
+        short=[f"v0 = Value({x!r})", f"# v0.data: {got!r}"],
+        reproducer=_script(backend, program, summary, replay("probe")),
         replay=replay("probe"),
+        program=program,
     )
+
+
+def _float32(x: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", x))[0])
 
 
 def excluded(run: PerOpRun) -> dict[Variant, str]:
     """The variants that went wrong alone (errors only), and how: left out of compositions."""
-    return {v: "failed alone (ops)" for v, r in run.results.items() if r.wrong}
+    return {v: "it failed alone: see the ops check" for v, r in run.results.items() if r.wrong}

@@ -1,12 +1,21 @@
 """Problems: the distinct bugs of a run, each named once, with the checks that saw it.
 
-A problem is identified by its ``Signature``: what makes two failures the same bug. Per-op
-problems are keyed by op and quantity (``op:tanh:value``), a missing number form by the op and
-form (``api:sub:cv``), an exception by its type and the engine function that raised it
-(``raises:RecursionError@visit``), a wrong number in a composition by what the failure needs once
-it is shrunk and taken apart (``graph:grad:shared-node`` when any op will do,
-``graph:grad:mul+same-operand`` when it takes mul). Signatures print as those strings, which is
-also how an xfail file names a problem.
+A problem is identified by its ``Signature``: what makes two failures the same bug. They print
+as colon-separated strings, which is also how an xfail file names a problem:
+
+* ``op:tanh:gradient`` (``value``, ``gradient``, ``operand``): an op wrong alone, per quantity;
+  ``op:log:value:semantics`` where only torch's inf/nan differ;
+* ``api:sub:cv``: a number form the engine lacks (``2.0 - v``); ``leaf:value``: ``Value(x)``
+  does not hold x;
+* ``raises:RecursionError:visit``: an exception, by type and the engine function that raised it;
+  ``hang``, ``crash:<what kind of death>``, ``protocol`` (a driver broke the wire protocol);
+* ``graph:mul``: compositions through one op family go wrong (its backward assigns instead of
+  accumulating, say); ``graph:any-op``: they go wrong whatever the ops (the topological sort or
+  the accumulation); ``graph:equal-values``: nodes are merged by value;
+* ``semantics:repeated-backward``: a second backward() does not accumulate as torch's does;
+* ``graph:<quantity>:<families>:<shapes>``: what a failure that the textbook programs do not
+  explain needs once shrunk (``graph:grad:mul+tanh:shared-leaf``);
+* ``wrong:nn``, ``wrong:training``: a network or trajectory check, where there is no program.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from typing import Any
 
 from conformance.program import Program
 
-__all__ = ["SEVERITIES", "Problem", "Problems", "Signature"]
+__all__ = ["SEVERITIES", "Problem", "Problems", "Signature", "small_program"]
 
 SEVERITIES = ("error", "semantics")
 """``error`` fails the run; ``semantics`` (a difference where torch itself is inf/nan, or in
@@ -91,10 +100,26 @@ class Problem:
             "details": list(self.details),
             "short": list(self.short),
             "reproducer": self.reproducer,
-            "wire": self.wire,
+            "wire": self.wire if len(self.wire) <= JSON_WIRE_CHARS else None,
             "replay": self.replay,
-            "program": self.program.to_dict() if self.program is not None else None,
+            "program": small_program(self.program),
+            "program_nodes": len(self.program.nodes) if self.program is not None else 0,
         }
+
+
+JSON_PROGRAM_NODES = 2_000
+"""Longer programs (a deep chain) are left out of the JSON report: its reproducer has them in
+loop form, and ``--repro-dir`` writes their wire line to a file."""
+
+JSON_WIRE_CHARS = 100_000
+"""The same for the wire line."""
+
+
+def small_program(program: Program | None) -> dict[str, Any] | None:
+    """The program as a JSON dict, or None when it has more than JSON_PROGRAM_NODES nodes."""
+    if program is None or len(program.nodes) > JSON_PROGRAM_NODES:
+        return None
+    return program.to_dict()
 
 
 class Problems:

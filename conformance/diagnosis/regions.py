@@ -72,6 +72,10 @@ def _float32(x: float) -> float:
 def tag_of(finding: Finding, swapped: float | None = None) -> Tag:
     """The tag of a failing finding; ``swapped`` is the value with the operands swapped."""
     if finding.error:
+        if finding.raised[0]:
+            return Tag(f"raises {finding.raised[0]}")
+        if ":" not in finding.error:  # not an exception: what the engine gave instead
+            return Tag(finding.error)
         name = finding.error.split(":", 1)[0].strip() or "an exception"
         return Tag(f"raises {name}")
     got, expected = finding.got, finding.expected

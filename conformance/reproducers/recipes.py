@@ -279,7 +279,7 @@ class AdapterRecipe(_PythonRecipe):
         lines = self._helpers(program)
         for i, node in enumerate(program.nodes):
             if node.op == "input":
-                lines.append(f"v{i} = TARGET.leaf({format_float(node.value)})")
+                lines.append(f"v{i} = TARGET.leaf({format_float(node.value, argument=True)})")
             elif node.op != "const":
                 lines.append(self._call_line(program, i))
         return [*lines, f"out = v{program.output}"]

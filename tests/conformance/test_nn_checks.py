@@ -116,8 +116,10 @@ def test_a_wrong_tanh_derivative_is_caught_by_nn() -> None:
 
 @pytest.mark.parametrize("oracle", ORACLES)
 def test_a_gradient_off_by_one_millionth_fails_training(oracle: str, tmp_path: Path) -> None:
-    report = _run(SlightlyWrongMulGradient, oracle)
-    training = next(c for c in report.checks if c.name == "training")
+    report = conformance.check(
+        SlightlyWrongMulGradient, profile="quick", seed=0, oracle=oracle, checks=["training"]
+    )
+    (training,) = report.checks
     assert training.status == "failed"
     failure = training.failures[0]
     assert "the trajectories part here" in failure.summary
@@ -133,11 +135,11 @@ def test_the_training_reproducer_of_a_correct_engine_says_the_trajectories_agree
     from conformance.checks import CheckContext
     from conformance.checks.training import TrainingCheck
     from conformance.oracles import load_oracle
+    from conformance.probe import probe
     from conformance.reproducers.training import render_training
-    from conformance.runner import probe
 
     backend = load_backend("micrograd.engine:Value")
-    supported, _, _ = probe(backend)
+    supported = probe(backend).supported
     ctx = CheckContext(backend, load_oracle(None), supported, "quick")
     spec = MLPSpec(
         2,

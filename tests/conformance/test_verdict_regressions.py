@@ -15,8 +15,9 @@ import conformance
 from conformance.backends import load_backend
 from conformance.backends.base import Evaluation
 from conformance.checks import CheckContext, ProgramCheck, get_check
+from conformance.probe import probe
 from conformance.program import Node, Program
-from conformance.runner import probe, run_check
+from conformance.runner import run_check
 from conformance.tolerance import compare, compare_semantic_values, compare_semantics
 
 BUNDLED = "micrograd.engine:Value"
@@ -153,7 +154,8 @@ def test_the_nonfinite_check_on_the_mpmath_oracle_compares_values_and_says_so() 
 
 def _context(target: str = BUNDLED) -> CheckContext:
     backend = load_backend(target)
-    supported, _, fatal = probe(backend)
+    found = probe(backend)
+    supported, fatal = found.supported, found.fatal
     assert fatal is None
     oracle: Any = _ExactOracle()
     return CheckContext(backend, oracle, supported, "quick")
@@ -210,7 +212,7 @@ def test_a_failing_reproducer_is_pruned_of_nodes_the_output_does_not_use() -> No
     pruned = program.pruned()
     assert [node.op for node in pruned.nodes] == ["input", "tanh"] and pruned.output == 1
     report = conformance.check(
-        "tests/meta_tests/engines/broken.py:Float32EveryNode",
+        "tests/meta_tests/engines/broken.py:WrongMulDerivative",
         profile="quick",
         seed=3,
         checks=["random"],

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strict", action="store_true", help="semantics checks fail too")
     parser.add_argument("--json", type=Path, help="also write the JSON report here")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print full reproducers")
     parser.add_argument(
         "--keep", type=Path, help="unpack into this directory and keep it (reproducers import it)"
     )
@@ -82,9 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{engine}:Value", profile=args.profile, seed=args.seed, strict=args.strict
         )
         print(report.header())
-        print(report.table())
-        for failure in report.failures:
-            print(f"\n--- {failure.check}: {failure.summary}\n{failure.reproducer}")
+        print()
+        print(report.text(verbose=args.verbose))
         if args.json:
             args.json.write_text(report.to_json())
     return 0 if report.ok else 1

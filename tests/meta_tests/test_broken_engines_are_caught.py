@@ -1,13 +1,16 @@
-"""The harness has teeth: every deliberately broken engine is caught at the default profile.
+"""The harness has teeth: every deliberately broken engine is caught, and named by its bug.
 
-Each broken engine (``engines/broken.py``, one bug each) is checked with ``profile="default"`` and a
-fixed seed by the check designed to catch its bug class; the harness stops generating at the first
-failing example, so a caught engine costs seconds, not the profile's full minute. The failure must
-carry a standalone reproducer that, run in a fresh interpreter, shows the mismatch.
+Each broken engine (``engines/broken.py``, one bug each) is checked with ``profile="default"`` and
+a fixed seed, twice: by the check designed to catch its bug class alone (every check must catch
+its class without help; the failure must carry a standalone reproducer that, run in a fresh
+interpreter, shows the mismatch), and by the ops check plus that check, where the run must name
+exactly the engine's problems (``Bug.problems``) and nothing else.
 
 The correct engines (the reference here, the bundled ``micrograd.engine``, and a torch-backed
 Value) must pass every check of the default profile, semantics checks included (``strict=True``).
-Those three runs take about a minute each and are marked ``slow``; they run by default.
+Those three runs take about half a minute each and are marked ``slow``; they run by default.
+``python tests/meta_tests/bugs_table.py`` runs the whole default profile on every broken engine
+(docs/BUGS_CAUGHT.md).
 """
 
 from __future__ import annotations
@@ -40,9 +43,9 @@ def _only_result(report: conformance.Report, name: str) -> conformance.CheckResu
     return result
 
 
-def _assert_reproducer_shows_the_failure(failure: conformance.Failure, tmp_path: Path) -> None:
+def _assert_reproducer_shows_the_failure(reproducer: str, tmp_path: Path) -> None:
     script = tmp_path / "reproduce.py"
-    script.write_text(failure.reproducer)
+    script.write_text(reproducer)
     done = subprocess.run(
         [sys.executable, str(script)],
         cwd=tmp_path,
@@ -59,12 +62,35 @@ def _assert_reproducer_shows_the_failure(failure: conformance.Failure, tmp_path:
 
 @pytest.mark.parametrize("bug", LOUD_BUGS, ids=lambda bug: bug.name)
 def test_a_broken_engine_is_caught_at_the_default_profile(bug: broken.Bug, tmp_path: Path) -> None:
+    if bug.caught_by == "probe":  # found before any check runs: a missing number form
+        report = conformance.check(_target(bug), profile=PROFILE, seed=SEED, checks=["random"])
+        assert not report.ok, f"{bug.name} ({bug.what}) passed probing"
+        _assert_reproducer_shows_the_failure(report.problems.items[0].reproducer, tmp_path)
+        return
     report = conformance.check(_target(bug), profile=PROFILE, seed=SEED, checks=[bug.caught_by])
     result = _only_result(report, bug.caught_by)
     assert not report.ok, f"{bug.name} ({bug.what}) passed check {bug.caught_by!r}"
     assert result.status == "failed"
     assert result.failures, "a failed check must carry its failing example"
-    _assert_reproducer_shows_the_failure(result.failures[0], tmp_path)
+    _assert_reproducer_shows_the_failure(result.failures[0].reproducer, tmp_path)
+
+
+def _naming_checks(bug: broken.Bug) -> list[str]:
+    """The checks that name a bug: the ops check for an op's, then the one built for it."""
+    if bug.caught_by == "probe":
+        return ["random"]
+    if all(signature.startswith(("op:", "leaf:")) for signature in bug.problems):
+        return ["ops"]
+    return ["ops", bug.caught_by]
+
+
+@pytest.mark.parametrize("bug", broken.BUGS, ids=lambda bug: bug.name)
+def test_a_broken_engine_is_named_by_its_problem_and_nothing_else(bug: broken.Bug) -> None:
+    report = conformance.check(
+        _target(bug), profile=PROFILE, seed=SEED, checks=_naming_checks(bug), strict=True
+    )
+    signatures = sorted(str(problem.signature) for problem in report.problems)
+    assert signatures == sorted(bug.problems), report.problem_text()
 
 
 @pytest.mark.parametrize("bug", SEMANTICS_BUGS, ids=lambda bug: bug.name)
@@ -79,7 +105,7 @@ def test_a_semantics_bug_fails_only_with_strict(bug: broken.Bug, tmp_path: Path)
     result = _only_result(strict, bug.caught_by)
     assert not strict.ok
     assert result.status == "failed"
-    _assert_reproducer_shows_the_failure(result.failures[0], tmp_path)
+    _assert_reproducer_shows_the_failure(result.failures[0].reproducer, tmp_path)
 
 
 CORRECT_ENGINES = {
@@ -96,6 +122,7 @@ def test_a_correct_engine_passes_every_check_of_the_default_profile(target: str)
         pytest.importorskip("torch", reason="the torch-backed engine needs torch")
     report = conformance.check(target, profile=PROFILE, seed=SEED, strict=True)
     assert report.ok, report.failure_text()
-    assert {c.name for c in report.checks} >= {bug.caught_by for bug in broken.BUGS}
+    checked_by = {bug.caught_by for bug in broken.BUGS} - {"probe"}  # the probe is not a check
+    assert {c.name for c in report.checks} >= checked_by
     assert all(c.status == "passed" for c in report.checks), report.table()
     assert not report.skipped, f"a correct engine supports every op: {report.skipped}"

@@ -537,6 +537,9 @@ class Bug:
     caught_by: str
     witness: Callable[[Any], list[float]]
     strict_only: bool = False
+    problems: tuple[str, ...] = ()
+    """The signatures a full run names it by (``conformance.diagnosis``): one per method the
+    bug is in (SameOperandSkipped has it in ``+`` and in ``*``)."""
 
     @property
     def name(self) -> str:
@@ -652,6 +655,7 @@ BUGS: tuple[Bug, ...] = (
         "karpathy/nn-zero-to-hero#52; callummcdougall/ARENA_2.0#18",
         "reuse",
         _reused_operands,
+        problems=("graph:mul",),
     ),
     Bug(
         SameOperandSkipped,
@@ -659,6 +663,7 @@ BUGS: tuple[Bug, ...] = (
         "the issue's own list (a+a, a*a)",
         "reuse",
         _reused_operands,
+        problems=("graph:add", "graph:mul"),
     ),
     Bug(
         ChildrenInASet,
@@ -666,6 +671,7 @@ BUGS: tuple[Bug, ...] = (
         "karpathy/micrograd engine.py (`self._prev = set(_children)`)",
         "reuse",
         _binary(lambda a, b: a + a + b),
+        problems=("graph:add",),
     ),
     Bug(
         ValueEqualityMergesNodes,
@@ -673,6 +679,7 @@ BUGS: tuple[Bug, ...] = (
         "the issue's 'distinct nodes holding equal values'",
         "random",
         _equal_valued_nodes,
+        problems=("graph:equal-values",),
     ),
     Bug(
         InplaceAddMutatesOperand,
@@ -680,13 +687,15 @@ BUGS: tuple[Bug, ...] = (
         "pytorch/pytorch#10586 ('in-place operator += breaks autograd')",
         "inplace",
         _augmented_assignment,
+        problems=("op:add:operand",),
     ),
     Bug(
         Float32EveryNode,
         "a port on float32 storage (numpy float32 / C float) rounds every node",
         "the issue's tolerance requirement",
-        "random",
+        "probe",
         _unary("exp", 0.1),
+        problems=("leaf:value",),
     ),
     Bug(
         RsubSwapped,
@@ -694,6 +703,7 @@ BUGS: tuple[Bug, ...] = (
         "dlsyscourse/hw1#21; bpesquet/pyfit#1 (Karpathy: 'a - b != b - a')",
         "reflected",
         _binary(lambda a, b: 2.0 - a * b),
+        problems=("op:sub:value",),
     ),
     Bug(
         RtruedivSwapped,
@@ -701,13 +711,15 @@ BUGS: tuple[Bug, ...] = (
         "tiandiweizun/autodiff#1 (__rsub__/__rtruediv__ written reversed)",
         "reflected",
         _binary(lambda a, b: 2.0 / (a * b)),
+        problems=("op:div:value",),
     ),
     Bug(
         RaddInfiniteRecursion,
         "`__radd__` returns `other + self`, which calls __radd__ again",
         "karpathy/micrograd#76",
-        "reflected",
+        "probe",
         _binary(lambda a, b: 2.0 + a * b),
+        problems=("api:add:cv",),
     ),
     Bug(
         WrongAddDerivative,
@@ -715,6 +727,7 @@ BUGS: tuple[Bug, ...] = (
         "KhawajaAbaid/micrograd_c#1 (binary-op backward wrong for the second value)",
         "random",
         _binary(lambda a, b: a + b),
+        problems=("op:add:gradient",),
     ),
     Bug(
         WrongSubDerivative,
@@ -722,6 +735,7 @@ BUGS: tuple[Bug, ...] = (
         "KhawajaAbaid/micrograd_c#1; AayushSameerShah/Neural-Net-Zero-to-Hero-with-Andrej#1",
         "random",
         _binary(lambda a, b: a - b),
+        problems=("op:sub:gradient",),
     ),
     Bug(
         WrongMulDerivative,
@@ -729,6 +743,7 @@ BUGS: tuple[Bug, ...] = (
         "the most common transcription slip in the lecture's code",
         "random",
         _binary(lambda a, b: a * b),
+        problems=("op:mul:gradient",),
     ),
     Bug(
         WrongDivDerivative,
@@ -736,6 +751,7 @@ BUGS: tuple[Bug, ...] = (
         "apache/singa#484 (Div backward wrong, caught in review); tobegit3hub/miniflow#3",
         "random",
         _binary(lambda a, b: a / b),
+        problems=("op:div:gradient",),
     ),
     Bug(
         WrongNegDerivative,
@@ -743,6 +759,7 @@ BUGS: tuple[Bug, ...] = (
         "-",
         "random",
         _unary("__neg__", 2.0),
+        problems=("op:neg:gradient",),
     ),
     Bug(
         WrongPowConstDerivative,
@@ -750,6 +767,7 @@ BUGS: tuple[Bug, ...] = (
         "tenstorrent/tt-metal#5082 (pow grad differs from torch)",
         "random",
         _binary(lambda a, b: (a * b) ** 3),
+        problems=("op:pow:gradient",),
     ),
     Bug(
         WrongPowValueDerivative,
@@ -757,6 +775,7 @@ BUGS: tuple[Bug, ...] = (
         "karpathy/micrograd#41, #36 (Value ** Value PRs)",
         "random",
         _binary(lambda a, b: a**b),
+        problems=("op:pow:gradient",),
     ),
     Bug(
         WrongRpowDerivative,
@@ -764,6 +783,7 @@ BUGS: tuple[Bug, ...] = (
         "tenstorrent/tt-metal#52144 ('rpow_bw differentiates x**e instead of e**x')",
         "random",
         _binary(lambda a, b: 2.0 ** (a * b), 0.5, 1.5),
+        problems=("op:pow:gradient",),
     ),
     Bug(
         WrongExpDerivative,
@@ -771,6 +791,7 @@ BUGS: tuple[Bug, ...] = (
         "karpathy/nn-zero-to-hero#52 (a user proposed exactly this 'fix')",
         "random",
         _unary("exp", 2.0),
+        problems=("op:exp:gradient",),
     ),
     Bug(
         WrongLogDerivative,
@@ -778,6 +799,7 @@ BUGS: tuple[Bug, ...] = (
         "karpathy/micrograd#100 (log backward wrong in review)",
         "random",
         _unary("log", 2.0),
+        problems=("op:log:gradient",),
     ),
     Bug(
         WrongTanhDerivative,
@@ -785,6 +807,7 @@ BUGS: tuple[Bug, ...] = (
         "-",
         "random",
         _unary("tanh", 0.5),
+        problems=("op:tanh:gradient",),
     ),
     Bug(
         WrongReluDerivative,
@@ -792,6 +815,7 @@ BUGS: tuple[Bug, ...] = (
         "hiive/mlrose#5; pytorch/tutorials#269 (relu masks)",
         "random",
         _unary("relu", -1.0),
+        problems=("op:relu:gradient",),
     ),
     Bug(
         WrongSigmoidDerivative,
@@ -799,6 +823,7 @@ BUGS: tuple[Bug, ...] = (
         "-",
         "random",
         _unary("sigmoid", 0.5),
+        problems=("op:sigmoid:gradient",),
     ),
     Bug(
         WrongSinDerivative,
@@ -806,6 +831,7 @@ BUGS: tuple[Bug, ...] = (
         "-",
         "random",
         _unary("sin", 0.5),
+        problems=("op:sin:gradient",),
     ),
     Bug(
         ReluGradOneAtZero,
@@ -813,6 +839,7 @@ BUGS: tuple[Bug, ...] = (
         "KhawajaAbaid/micrograd_c#4; uptake/numpynet#35",
         "kinks",
         _unary("relu", 0.0),
+        problems=("op:relu:gradient",),
     ),
     Bug(
         AbsGradOneAtZero,
@@ -820,14 +847,15 @@ BUGS: tuple[Bug, ...] = (
         "-",
         "kinks",
         _unary("abs", 0.0),
+        problems=("op:abs:gradient",),
     ),
     Bug(
         SqrtViaExpLog,
         "sqrt(x) as exp(0.5 * log(x)): math domain error at 0, where torch's value is 0",
         "-",
-        "nonfinite",
+        "ops",
         _sqrt_at_a_dead_relu,
-        strict_only=True,
+        problems=("op:sqrt:value",),
     ),
     Bug(
         TanhViaExpOverflows,
@@ -835,6 +863,7 @@ BUGS: tuple[Bug, ...] = (
         "karpathy/micrograd#29 and #74 (conscell: 'x=1000 ... OverflowError')",
         "random",
         _unary("tanh", 400.0),
+        problems=("op:tanh:value",),
     ),
     Bug(
         SigmoidViaExpOverflows,
@@ -842,6 +871,7 @@ BUGS: tuple[Bug, ...] = (
         "hail-is/hail#10606; onera/acetone#16",
         "random",
         _unary("sigmoid", -800.0),
+        problems=("op:sigmoid:value",),
     ),
     Bug(
         PowViaExpLog,
@@ -849,6 +879,7 @@ BUGS: tuple[Bug, ...] = (
         "tenstorrent/tt-metal#54440 (pow_bw via exp((n-1)*log x) wrong for negative bases)",
         "random",
         _binary(lambda a, b: (a - b) ** 2),
+        problems=("op:pow:value",),
     ),
     Bug(
         TopoSortWithoutDedup,
@@ -856,6 +887,7 @@ BUGS: tuple[Bug, ...] = (
         "karpathy/micrograd#64 (Karpathy: breaks when a non-leaf is re-used); sebgao/cTensor#5",
         "reuse",
         _diamond,
+        problems=("graph:any-op",),
     ),
     Bug(
         RecursiveTopoSort,
@@ -863,6 +895,7 @@ BUGS: tuple[Bug, ...] = (
         "karpathy/micrograd#90; karpathy/micrograd#21",
         "deep",
         _deep_chain,
+        problems=("raises:RecursionError:visit",),
     ),
     Bug(
         BreadthFirstOrder,
@@ -870,6 +903,7 @@ BUGS: tuple[Bug, ...] = (
         "karpathy/micrograd#91 (BFS trace proposed); SethHWeidman/DLFS_code#13",
         "reuse",
         _shared_intermediate,
+        problems=("graph:any-op",),
     ),
     Bug(
         BackwardResetsLeafGradients,
@@ -878,6 +912,7 @@ BUGS: tuple[Bug, ...] = (
         "repeated-backward",
         _backward_twice,
         strict_only=True,
+        problems=("semantics:repeated-backward",),
     ),
     Bug(
         BackwardKeepsIntermediateGradients,
@@ -886,6 +921,7 @@ BUGS: tuple[Bug, ...] = (
         "repeated-backward",
         _backward_twice,
         strict_only=True,
+        problems=("semantics:repeated-backward",),
     ),
     Bug(
         DivisionByZeroRaises,
@@ -894,5 +930,6 @@ BUGS: tuple[Bug, ...] = (
         "nonfinite",
         _divide_by_zero,
         strict_only=True,
+        problems=("op:div:value:semantics",),
     ),
 )

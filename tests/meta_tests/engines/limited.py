@@ -36,3 +36,41 @@ class NoTranscendentals:
 
     def backward(self) -> None:
         self.inner.backward()
+
+
+class BareAssertPower(Value):
+    """micrograd 0.1.0's ``__pow__``: ``assert isinstance(other, (int, float))``, no message.
+
+    ``v ** w`` is refused at forward time: not supported, listed with its AssertionError."""
+
+    def __pow__(self, other: Value | float) -> Value:
+        assert isinstance(other, (int, float))
+        return super().__pow__(other)
+
+
+class NoReflectedMul(Value):
+    """``v * 2`` works, ``2 * v`` raises TypeError: there is no ``__rmul__``."""
+
+    __rmul__ = None  # type: ignore[assignment]
+
+
+class NoDivision(Value):
+    """No ``/`` at all: every form of div is missing, a gap the summary counts."""
+
+    __truediv__ = None  # type: ignore[assignment]
+    __rtruediv__ = None  # type: ignore[assignment]
+
+
+class OwnNames(Value):
+    """Published ports name methods their own way: ``ln`` for log, ``reLU`` for relu."""
+
+    log = None  # type: ignore[assignment]
+    relu = None  # type: ignore[assignment]
+
+    def ln(self) -> Value:
+        """The natural logarithm, under another name."""
+        return Value.log(self)
+
+    def reLU(self) -> Value:  # the port's own spelling
+        """relu, under another name."""
+        return Value.relu(self)

@@ -1,0 +1,130 @@
+"""The diagnosis: every distinct bug of an engine in one run, named once, and nothing else.
+
+Multi-bug engines (``engines/multi.py``) combine four or five deliberately broken engines: a
+default run must name each bug by its signature exactly once, each problem's reproducer must
+fail when run alone, and pass when pointed at a correct engine. Engines with less than
+micrograd's API must be judged by what they do: a refused ``v ** w`` is a skipped variant, a
+missing ``__rmul__`` a problem.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import conformance
+
+from .engines import multi
+
+ENGINES = Path(__file__).resolve().parent / "engines"
+ROOT = ENGINES.parents[2]
+SEED = 0
+
+
+def _run_script(text: str, tmp_path: Path, name: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / f"{name}.py"
+    script.write_text(text)
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", list(multi.EXPECTED), ids=lambda engine: engine.__name__)
+def test_a_default_run_names_each_bug_of_a_multi_bug_engine_exactly_once(
+    engine: type, tmp_path: Path
+) -> None:
+    target = f"{ENGINES / 'multi.py'}:{engine.__name__}"
+    report = conformance.check(target, profile="default", seed=SEED)
+    signatures = [str(problem.signature) for problem in report.problems]
+    assert sorted(signatures) == sorted(multi.EXPECTED[engine]), report.problem_text()
+    assert not report.ok
+    for number, problem in enumerate(report.problems, 1):
+        assert problem.summary and problem.checks and problem.short, problem
+        assert problem.reproducer, f"{problem.signature} has no reproducer"
+        failing = _run_script(problem.reproducer, tmp_path, f"problem{number}")
+        assert failing.returncode != 0, f"{problem.signature}: the reproducer passes\n{failing}"
+        # The same script, pointed at the correct reference engine, passes.
+        correct = problem.reproducer.replace(
+            f"from tests.meta_tests.engines.multi import {engine.__name__} as TARGET",
+            "from tests.meta_tests.engines.reference import Value as TARGET",
+        )
+        assert correct != problem.reproducer, "the reproducer does not import the target"
+        passing = _run_script(correct, tmp_path, f"problem{number}_fixed")
+        assert passing.returncode == 0, f"{problem.signature} on the reference:\n{passing}"
+
+
+def test_an_engine_refusing_a_value_exponent_with_a_bare_assert_is_conformant() -> None:
+    report = conformance.check(f"{ENGINES / 'limited.py'}:BareAssertPower", profile="quick", seed=1)
+    assert report.ok, report.problem_text()
+    assert ("pow", "vv") in report.skipped and "AssertionError" in report.skipped[("pow", "vv")]
+    assert ("pow", "vc") in report.supported
+
+
+def test_an_engine_without_rmul_fails_with_that_problem_named() -> None:
+    report = conformance.check(
+        f"{ENGINES / 'limited.py'}:NoReflectedMul", profile="quick", seed=1, checks=["random"]
+    )
+    assert not report.ok
+    (problem,) = report.problems
+    assert str(problem.signature) == "api:mul:cv"
+    assert "__rmul__" in problem.summary and "2.0 * x" in problem.summary
+
+
+def test_an_engine_without_division_is_conformant_and_the_header_says_what_was_checked() -> None:
+    report = conformance.check(
+        f"{ENGINES / 'limited.py'}:NoDivision", profile="quick", seed=1, checks=["random"]
+    )
+    assert report.ok, report.problem_text()
+    assert {v for v in report.skipped if v[0] in ("div", "idiv")} == {
+        ("div", "vv"),
+        ("div", "vc"),
+        ("div", "cv"),
+        ("idiv", "vv"),
+        ("idiv", "vc"),
+    }
+    checked, total = len(report.supported), len(report.supported) + len(report.skipped)
+    assert f"checked {checked} of {total} op variants" in report.header()
+
+
+def test_aliases_let_an_engine_use_its_own_method_names() -> None:
+    target = f"{ENGINES / 'limited.py'}:OwnNames"
+    plain = conformance.check(target, profile="quick", seed=1, checks=["ops"])
+    assert ("log", "v") in plain.skipped and ("relu", "v") in plain.skipped
+    aliased = conformance.check(
+        target, profile="quick", seed=1, checks=["ops"], aliases=["log=ln", "relu=reLU"]
+    )
+    assert ("log", "v") in aliased.supported and ("relu", "v") in aliased.supported
+    assert aliased.ok, aliased.problem_text()
+
+
+def test_expected_failures_do_not_fail_the_run_and_a_stale_entry_is_reported() -> None:
+    target = f"{ENGINES / 'broken.py'}:RsubSwapped"
+    report = conformance.check(
+        target, profile="quick", seed=1, checks=["ops"], xfail=["op:sub:value", "tanh"]
+    )
+    assert report.ok, report.problem_text()
+    (problem,) = report.problems
+    assert problem.expected
+    assert report.unexpected_passes == ["tanh"]
+    assert "expected to fail but did not: tanh" in report.problem_text()
+
+
+def test_a_skipped_op_is_listed_and_never_tried() -> None:
+    report = conformance.check(
+        f"{ENGINES / 'broken.py'}:WrongTanhDerivative",
+        profile="quick",
+        seed=1,
+        checks=["ops"],
+        skip_ops=["tanh"],
+    )
+    assert report.ok
+    assert report.skipped[("tanh", "v")] == "left out with --skip-op"
