@@ -114,7 +114,7 @@ def test_the_slowed_copy_computes_the_same_numbers(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=tmp_path,  # not the repository root, whose micrograd/ would shadow the copy
+        cwd=tmp_path,  # a directory holding no other micrograd/ that could shadow the copy
         env={"PYTHONPATH": str(engine), "PATH": ""},
     ).stdout.splitlines()
     from micrograd.demo import train

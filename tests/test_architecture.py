@@ -13,8 +13,12 @@ from conformance.ops import OPS
 ROOT = Path(__file__).resolve().parents[1]
 
 
+PACKAGES = {"conformance": ROOT / "conformance", "micrograd": ROOT / "engine" / "micrograd"}
+"""Where each package's source lives (the engine is its own distribution, in engine/)."""
+
+
 def _modules(package: str) -> Iterator[tuple[Path, ast.Module]]:
-    for path in sorted((ROOT / package).rglob("*.py")):
+    for path in sorted(PACKAGES[package].rglob("*.py")):
         yield path, ast.parse(path.read_text(), filename=str(path))
 
 

@@ -50,6 +50,12 @@ def load_backend(target: Any = None, *, aliases: Mapping[str, str] | None = None
     """
     spec: str | None = None
     if target is None:
+        if importlib.util.find_spec("micrograd") is None:
+            raise TargetError(
+                f"no TARGET given, and the default, {DEFAULT_TARGET}, is not installed: install "
+                "the reference engine (python -m pip install ./engine, from this repository), or "
+                "name your engine: python -m conformance path/to/engine.py:Value"
+            )
         target = DEFAULT_TARGET
     if isinstance(target, str):
         spec = target
