@@ -46,6 +46,8 @@ def check(
     skip_ops: Sequence[str] = (),
     aliases: Sequence[str] = (),
     xfail: Sequence[str] = (),
+    isolate: bool = False,
+    database: str | None = None,
 ) -> Report:
     """Check ``target`` (``module:Value``, ``file.py:Value``, a class, an adapter, a Backend).
 
@@ -54,7 +56,9 @@ def check(
     ``conformance.config.ConfigError`` for a bad setting. ``checks`` selects checks by name,
     ``timeout`` is the per-program limit in seconds, ``shrink_seconds`` caps the time spent
     shrinking each failure; ``skip_ops`` (``"pow:vv"``), ``aliases`` (``"log=ln"``) and
-    ``xfail`` (problem signatures, variants or ops) steer it as the command-line options do.
+    ``xfail`` (problem signatures, variants or ops), ``isolate`` (run the engine in a worker
+    process) and ``database`` (a folder of failing programs, judged first next time) steer it as the
+    command-line options do.
     """
     from conformance.backends import load_backend
     from conformance.config import parse_aliases, parse_skip, parse_xfail
@@ -76,4 +80,6 @@ def check(
         shrink_seconds=shrink_seconds,
         skip_ops=parse_skip(skip_ops),
         xfail=parse_xfail(xfail),
+        isolate=isolate,
+        database=database,
     )

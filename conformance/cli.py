@@ -7,7 +7,11 @@ internal error of the harness (with its traceback).
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +25,9 @@ from conformance.report import CheckResult, Report
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+STORAGE_VARIABLE = "HYPOTHESIS_STORAGE_DIRECTORY"
+"""Where Hypothesis keeps what it stores (its documented environment variable)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the report")
     parser.add_argument(
-        "--timeout", type=_positive, default=5.0, help="seconds per program (deep graphs get 4x)"
+        "--timeout",
+        type=_positive,
+        default=5.0,
+        help="seconds per program (deep chains get one more per 25,000 nodes)",
     )
     parser.add_argument(
         "--exec",
@@ -134,6 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="write each problem's standalone script and wire-protocol line into DIR",
     )
     parser.add_argument(
+        "--isolate",
+        action="store_true",
+        help="run a Python TARGET in a worker process, so that a segfault, os._exit or a C-stack "
+        "overflow fails one program instead of the run (the deep check always does)",
+    )
+    parser.add_argument(
+        "--database",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep each check's failing programs in DIR and judge them first on the next run "
+        "(nothing is written without it)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="print full reproducers and wire lines"
     )
     parser.add_argument(
@@ -155,6 +179,21 @@ def op_table() -> str:
     ]
     lines.insert(1, "-" * max(len(line) for line in lines))
     return "\n".join(lines)
+
+
+def _hypothesis_storage(database: Path | None) -> None:
+    """Point what Hypothesis stores (its cache of the constants in local code) into
+    ``--database DIR``, or at a scratch folder removed on exit: never at a ``.hypothesis/`` in
+    the user's working directory. A storage directory the user set in the
+    environment is theirs and is left alone."""
+    if os.environ.get(STORAGE_VARIABLE):
+        return
+    if database is not None:
+        os.environ[STORAGE_VARIABLE] = str((database / "hypothesis").resolve())
+        return
+    scratch = tempfile.mkdtemp(prefix="conformance-hypothesis-")
+    os.environ[STORAGE_VARIABLE] = scratch
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,6 +228,7 @@ def _main(argv: Sequence[str] | None) -> int:
     for name in args.checks or []:
         if name not in names:
             parser.error(f"unknown check {name!r}; choose from {', '.join(names)}")
+    _hypothesis_storage(args.database)
 
     from conformance import target_label
     from conformance.backends import BackendBase, TargetError, load_backend
@@ -222,6 +262,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
             if settings.aliases:
                 parser.error("--alias applies to Python targets, not to --exec drivers")
+            if args.isolate:
+                parser.error("--isolate applies to Python targets: an --exec engine runs apart")
             backend: BackendBase = SubprocessBackend(args.exec_command, timeout=args.timeout)
         else:
             backend = load_backend(args.target, aliases=settings.aliases)
@@ -247,25 +289,30 @@ def _main(argv: Sequence[str] | None) -> int:
                 flush=True,
             )
 
-    report = run_checks(
-        backend,
-        oracle,
-        target=(
-            f"--exec {args.exec_command}"
-            if args.exec_command is not None
-            else target_label(args.target)
-        ),
-        profile=args.profile,
-        seed_value=args.seed,
-        strict=args.strict,
-        checks=args.checks,
-        # A subprocess backend enforces --timeout itself (and restarts what hangs).
-        timeout=None if args.exec_command is not None else args.timeout,
-        on_result=finished,
-        on_start=started,
-        skip_ops=settings.skip,
-        xfail=settings.xfail,
-    )
+    try:
+        report = run_checks(
+            backend,
+            oracle,
+            target=(
+                f"--exec {args.exec_command}"
+                if args.exec_command is not None
+                else target_label(args.target)
+            ),
+            profile=args.profile,
+            seed_value=args.seed,
+            strict=args.strict,
+            checks=args.checks,
+            timeout=args.timeout,
+            on_result=finished,
+            on_start=started,
+            skip_ops=settings.skip,
+            xfail=settings.xfail,
+            isolate=args.isolate,
+            database=str(args.database) if args.database is not None else None,
+        )
+    except TargetError as exc:  # a worker process (--isolate) could not load the target
+        print(f"error: cannot load target: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if not args.quiet:
         print()
     print(report.text(verbose=args.verbose) if not args.quiet else report.brief())

@@ -1,10 +1,13 @@
 """What a backend supports, decided by its behaviour: one tiny program per op variant.
 
 A variant is *not supported* when it raises while the program is being built (the forward pass)
-on every one of a few ordinary operands, whatever the exception: an AttributeError for a missing
-method, a TypeError for a refused number, a bare ``assert isinstance(other, (int, float))``, a
-custom error class. It is listed as skipped, with its error. A variant that works on some operands
-and raises on others, or raises only in backward, is supported (the checks then report it).
+on every one of a few ordinary operands with an exception that says "not here": an
+AttributeError for a missing method, a TypeError for a refused number, a bare
+``assert isinstance(other, (int, float))``, a NotImplementedError, or the engine's own error
+class. It is listed as skipped, with its error. Any other built-in exception (RecursionError,
+ZeroDivisionError, SystemExit...) says the op is there and broken; so does working on some
+operands and raising on others, or raising only in backward: such a variant is supported, and the
+checks report it.
 
 Two facts about micrograd's API come out of probing too:
 
@@ -15,6 +18,7 @@ Two facts about micrograd's API come out of probing too:
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -23,10 +27,22 @@ from conformance.checks.base import run_guarded
 from conformance.ops import OPS, Variant, all_variants
 from conformance.program import Node, Program
 
-__all__ = ["LEAF_VALUES", "PROBE_POINTS", "Gap", "Probe", "probe", "probe_program"]
+__all__ = [
+    "ABSENT",
+    "LEAF_VALUES",
+    "PROBE_LEAF",
+    "PROBE_POINTS",
+    "Gap",
+    "Probe",
+    "probe",
+    "probe_program",
+]
 
 PROBE_POINTS = ((0.75, 1.25), (2.0, 0.5), (1.5, 3.0))
 """Ordinary operands (a, b) a variant is tried on; the constant of vc/cv forms is b or a."""
+
+PROBE_LEAF = 0.75
+"""The first thing tried: ``Value(0.75)`` with ``backward()``."""
 
 LEAF_VALUES = (0.1, -2.5, 1e-300, 3e300, 5e-324, 1.0 / 3.0)
 """Numbers ``Value(x).data`` must give back exactly."""
@@ -69,10 +85,18 @@ class Probe:
         return len(self.supported), len(all_variants())
 
 
+ABSENT = frozenset({"AttributeError", "TypeError", "NotImplementedError", "AssertionError"})
+"""Built-in exceptions that mean an op (or a number form of it) is not there."""
+
+
 def _forward_error(error: BackendError) -> bool:
-    """Whether a failure happened while building the program (so: the op is not there)."""
+    """Whether a failure says the op is not there: raised while building the program, by an
+    exception of the "not here" kind (see the module docstring)."""
     if error.phase:  # a backend that knows: only the forward pass counts
-        return error.phase == "forward" and error.kind in ("unsupported", "error")
+        if error.phase != "forward" or error.kind not in ("unsupported", "error"):
+            return False
+        name = error.exception_type
+        return not name or name in ABSENT or not isinstance(getattr(builtins, name, None), type)
     return error.kind == "unsupported"  # a process: only its explicit `unsupported_op`
 
 
@@ -86,7 +110,7 @@ def probe(
 ) -> Probe:
     """Probe every variant of the op table (see the module docstring)."""
     result = Probe()
-    leaf = Program((Node("input", value=0.75),), 0)
+    leaf = Program((Node("input", value=PROBE_LEAF),), 0)
     try:
         run_guarded(backend, leaf, timeout)
     except BackendError as exc:

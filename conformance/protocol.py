@@ -124,7 +124,11 @@ def decode_request(request: dict[str, Any]) -> Program:
         elif op not in OPS:
             raise UnknownOp(op)
         else:
-            args = tuple(_index(a, f"operand {k} of node {i}", i) for k, a in enumerate(raw[1:]))
+            args = tuple(raw[1:])
+            # Checked in one pass; the message is built only for the operand that is wrong.
+            if not all(type(a) is int and 0 <= a < i for a in args):
+                for k, a in enumerate(args):
+                    _index(a, f"operand {k} of node {i}", i)
             nodes.append(Node(op, args))
     output = _index(request.get("output"), "'output'", len(nodes))
     passes = request.get("backward_passes", 1)

@@ -127,6 +127,8 @@ class Report:
     """Expected failures (xfail entries) that no problem matched: the xfail list is stale."""
     versions: dict[str, str] = field(default_factory=versions)
     seconds: float = 0.0
+    printed: int = 0
+    """Characters the engine printed during the run (dropped, so the report stays readable)."""
 
     @property
     def ok(self) -> bool:
@@ -164,6 +166,7 @@ class Report:
             "profile": self.profile,
             "strict": self.strict,
             "seconds": round(self.seconds, 3),
+            "engine_printed_chars": self.printed,
             "replay": self.replay,
             "versions": self.versions,
             "supported_ops": [f"{n}:{f}" for n, f in self.supported],
@@ -265,6 +268,8 @@ class Report:
         for c in self.checks:
             if c.note:
                 lines.append(f"  {c.name}: {c.note}")
+        if self.printed:
+            lines.append(f"  the engine printed {self.printed:,} characters (not shown)")
         lines.append(self.verdict())
         return "\n".join(lines)
 

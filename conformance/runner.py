@@ -27,6 +27,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky, HypothesisWarning
 
 from conformance.backends.base import BackendBase, BackendError, OracleBase
+from conformance.backends.isolated import IsolatedBackend, can_isolate
+from conformance.backends.subprocess import DEFAULT_TIMEOUT
 from conformance.checks import CHECKS, Check, CheckContext, Outcome, ProgramCheck, get_check
 from conformance.checks.deep import ORACLE_NODES, DeepCheck
 from conformance.checks.per_op import PerOpCheck
@@ -39,12 +41,19 @@ from conformance.diagnosis.graph import (
     run_battery,
     signature_of,
 )
-from conformance.diagnosis.op_problems import api_problems, excluded, leaf_problem, op_problems
+from conformance.diagnosis.op_problems import (
+    api_problems,
+    excluded,
+    fatal_problem,
+    leaf_problem,
+    op_problems,
+)
 from conformance.diagnosis.problems import Problem, Problems
+from conformance.failure_store import FailureStore
 from conformance.ops import Variant
 from conformance.probe import Probe, probe
 from conformance.profiles import BUDGETS, PROFILES
-from conformance.program import Program
+from conformance.program import Program, ProgramError
 from conformance.report import CheckResult, Failure, Report
 from conformance.reproducers.program import render
 
@@ -74,6 +83,9 @@ MAX_NEW_PROBLEMS = 6
 
 STALE_ROUNDS = 2
 """A check stops searching after this many rounds in a row found only known problems."""
+
+BATTERY_SHARE = 0.1
+"""At most this share of the run's time budget goes to the battery of textbook programs."""
 
 MAX_KNOWN_HANGS = 3
 """A check stops after this many more programs hit a hang it already reported: each one
@@ -116,6 +128,8 @@ class _Search:
 
 
 def _settings(check: Check, count: int) -> settings:
+    """Hypothesis settings for one round of ``check``: seeded, and writing nothing anywhere
+    (``--database`` keeps failing programs itself: conformance.failure_store)."""
     phases = [Phase.generate, Phase.shrink] if check.hypothesis_shrinks else [Phase.generate]
     return settings(
         max_examples=max(1, count),
@@ -132,7 +146,7 @@ def _settings(check: Check, count: int) -> settings:
 
 def replay_command(ctx: CheckContext, seed_value: int, check: str, semantics: bool = False) -> str:
     """The command that runs one check of this run again."""
-    parts = ["python", "-m", "conformance", *ctx.backend.replay_args()]
+    parts = ["python", "-m", "conformance", *ctx.backend.replay_args(), *ctx.replay_extra]
     parts += ["--seed", str(seed_value), "--profile", ctx.profile]
     if check != "probe":
         parts += ["--check", check]
@@ -185,9 +199,12 @@ def run_check(
         result.status, result.note = "skipped", strategy
         return result
     n = check.example_count(ctx.profile) if count is None else count
-    state = _Search(deadline=started + budget if budget else float("inf"))
+    state = _Search(deadline=started + budget if budget is not None else float("inf"))
     shrink_left = max(0.0, min(shrink_seconds * 3, CHECK_SHRINK_BUDGET))
     found: list[Problem] = []
+    store = FailureStore(ctx.database) if ctx.database is not None else None
+    if store is not None and isinstance(check, ProgramCheck):
+        found += _replay_stored(check, ctx, store, seed_value, problems, result)
     stale = rounds = 0
     harness_error = ""
     while state.examples < n and not state.out_of_time:
@@ -213,6 +230,10 @@ def run_check(
     result.examples = state.examples
     result.unchecked = state.unchecked
     result.problems = [str(p.signature) for p in problems if check.name in p.checks]
+    if store is not None and isinstance(check, ProgramCheck):
+        for problem in found:
+            if problem.program is not None:
+                store.keep(check.name, problem.program)
     notes = [check.note(ctx)]
     if harness_error:
         result.status, result.incomplete = "failed", True
@@ -233,6 +254,36 @@ def run_check(
     result.seconds = time.perf_counter() - started
     _settle_status(result, problems, ctx.strict)
     return result
+
+
+def _replay_stored(
+    check: ProgramCheck,
+    ctx: CheckContext,
+    store: FailureStore,
+    seed_value: int,
+    problems: Problems,
+    result: CheckResult,
+) -> list[Problem]:
+    """Judge the programs earlier runs stored (``--database``) before generating anything: the
+    problems they still show; those that pass now are forgotten."""
+    found: list[Problem] = []
+    for program in store.programs(check.name):
+        try:
+            outcome = check.run_example(ctx, program)
+        except ProgramError:  # stored by a harness with another op table
+            store.forget(check.name, program)
+            continue
+        if not outcome.failed:
+            store.forget(check.name, program)
+            continue
+        known = _known(problems, outcome, _battery(ctx))
+        if known is not None:
+            known.saw(check.name)
+            continue
+        problem = _record(check, ctx, seed_value, program, outcome, problems, result)
+        if problem not in found:
+            found.append(problem)
+    return found
 
 
 def _search_round(
@@ -447,13 +498,31 @@ def _run_ops(
     result.examples = run.evaluated
     if run.unfinished:
         result.note = (
-            f"time budget reached: {len(run.unfinished)} variants not tried "
+            f"time budget reached: {len(run.unfinished)} variants not (fully) tried "
             f"({', '.join(f'{n}:{f}' for n, f in run.unfinished[:6])})"
         )
     result.problems = [str(p.signature) for p in report.problems if "ops" in p.checks]
     result.seconds = time.perf_counter() - started
     _settle_status(result, report.problems, ctx.strict)
     return result, excluded(run)
+
+
+def _deep_backend(
+    backend: BackendBase, workers: list[IsolatedBackend], timeout: float | None
+) -> tuple[BackendBase | None, str]:
+    """The backend the deep check runs on: a worker process for a Python target (a recursive
+    sort with a raised recursion limit overflows the C stack on a long chain, which would take
+    the harness down in-process), and why not, if it cannot have one."""
+    if workers or not can_isolate(backend):
+        return None, ""
+    try:
+        worker = IsolatedBackend(
+            backend, timeout=timeout if timeout is not None else DEFAULT_TIMEOUT, asked=False
+        )
+    except Exception as exc:  # TargetError: the target loads here but not in a fresh process
+        return None, f"ran in-process: a worker process could not load the target ({exc})"
+    workers.append(worker)
+    return worker, ""
 
 
 def _run_deep(
@@ -505,10 +574,68 @@ def run_checks(
     shrink_seconds: float = SHRINK_BUDGET,
     skip_ops: Sequence[Variant] = (),
     xfail: Sequence[str] = (),
+    isolate: bool = False,
+    database: str | None = None,
 ) -> Report:
-    """Probe the backend, run the selected checks, and build the Report."""
+    """Probe the backend, run the selected checks, and build the Report.
+
+    ``isolate`` runs a Python target in a worker process (conformance.backends.isolated); the
+    deep check of a Python target runs in one anyway. ``database`` is a folder for each check's
+    failing programs, replayed first (conformance.failure_store; nothing is written without it).
+    """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    if isolate and not can_isolate(backend):
+        raise ValueError(
+            f"isolation runs a Python TARGET in a worker process; {backend.name} is not one "
+            "(an --exec engine already runs in its own process)"
+        )
+    worker_timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
+    workers: list[IsolatedBackend] = []
+    if isolate:
+        backend = IsolatedBackend(backend, timeout=worker_timeout)
+        workers.append(backend)
+    try:
+        return _run_checks(
+            backend,
+            oracle,
+            target=target,
+            profile=profile,
+            seed_value=seed_value,
+            strict=strict,
+            checks=checks,
+            timeout=timeout,
+            on_result=on_result,
+            on_start=on_start,
+            shrink_seconds=shrink_seconds,
+            skip_ops=skip_ops,
+            xfail=xfail,
+            workers=workers,
+            database=database,
+        )
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def _run_checks(
+    backend: BackendBase,
+    oracle: OracleBase,
+    *,
+    target: str,
+    profile: str,
+    seed_value: int | None,
+    strict: bool,
+    checks: Sequence[str] | None,
+    timeout: float | None,
+    on_result: Callable[[CheckResult], None] | None,
+    on_start: Callable[[Report], None] | None,
+    shrink_seconds: float,
+    skip_ops: Sequence[Variant],
+    xfail: Sequence[str],
+    workers: list[IsolatedBackend],
+    database: str | None,
+) -> Report:
     started = time.perf_counter()
     seed_value = default_seed() if seed_value is None else seed_value
     selected = [get_check(name) for name in checks] if checks else list(CHECKS)
@@ -523,16 +650,19 @@ def run_checks(
     )
     found: Probe = probe(backend, timeout, skip=skip_ops)
     report.supported, report.skipped = found.supported, found.skipped
+    skip_args = tuple(f"--skip-op={name}:{form}" for name, form in skip_ops)
     ctx = CheckContext(
         backend, oracle, found.supported, profile, timeout, strict, shrink_seconds, seed_value
     )
+    ctx.replay_extra = skip_args
+    ctx.database = database
 
     def replay(check: str) -> str:
         return replay_command(ctx, seed_value, check)
 
     report.replay = shlex.join(
-        ["python", "-m", "conformance", *backend.replay_args(), "--seed", str(seed_value)]
-        + ["--profile", profile]
+        ["python", "-m", "conformance", *backend.replay_args(), *skip_args]
+        + ["--seed", str(seed_value), "--profile", profile]
         + [arg for name in (checks or ()) for arg in ("--check", name)]
         + (["--strict"] if strict else [])
     )
@@ -541,14 +671,24 @@ def run_checks(
         report.problems.add(problem)
     if on_start is not None:
         on_start(report)
-    if found.fatal is not None:
+    fatal = fatal_problem(found, backend, replay)
+    if fatal is not None:
+        report.problems.add(fatal)
         report.checks.append(
-            CheckResult("probe", "failed", note=found.fatal, description="basic API")
+            CheckResult(
+                "probe",
+                "failed",
+                note=found.fatal or "",
+                description="basic API",
+                problems=[str(fatal.signature)],
+            )
         )
         report.seconds = time.perf_counter() - started
         return report
-    ctx.battery = run_battery(_evaluator(RANDOM, ctx), found.supported)
-    budget_ends = time.perf_counter() + BUDGETS[profile]
+    # The budget counts from the start: probing and the battery (oracle work included) spend it too.
+    budget_ends = started + BUDGETS[profile]
+    battery_ends = started + BATTERY_SHARE * BUDGETS[profile]
+    ctx.battery = run_battery(_evaluator(RANDOM, ctx), found.supported, deadline=battery_ends)
     weights = {c.name: c.example_count(profile) * c.cost for c in selected}
     weight_left = sum(weights.values()) or 1
     # When Value(x) does not hold x, no program can be judged: the leaf problem says it all.
@@ -574,7 +714,11 @@ def run_checks(
                 note=f"{no_leaf}: no program can be judged" if leaf else why,
             )
         elif isinstance(check, DeepCheck):
-            result = _run_deep(check, narrowed, budget, report, seed_value)
+            isolated, why = _deep_backend(backend, workers, timeout)
+            deep_ctx = dataclasses.replace(narrowed, backend=isolated) if isolated else narrowed
+            result = _run_deep(check, deep_ctx, budget, report, seed_value)
+            if why:
+                result.note = "; ".join(x for x in (result.note, why) if x)
         else:
             result = run_check(
                 check,
@@ -591,6 +735,7 @@ def run_checks(
         report.checks.append(result)
         if on_result is not None:
             on_result(result)
+    report.printed = backend.printed
     report.apply_xfail(xfail)
     for result in report.checks:
         _settle_status(result, report.problems, strict)

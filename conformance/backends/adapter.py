@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from conformance.backends.base import BackendBase, BackendError, Evaluation, build
+from conformance.backends.guard import EngineGuard, passes_through
 from conformance.ops import OPS
 from conformance.program import Program
 from conformance.reproducers.recipes import AdapterRecipe, Recipe
@@ -123,6 +124,7 @@ class AdapterBackend(BackendBase):
                 f"{adapter!r} is not an adapter: it needs leaf(), data(), grad() and backward()"
             )
         self.adapter = adapter
+        self.guard = EngineGuard()
         self.name = name or str(getattr(adapter, "name", type(adapter).__name__))
         self.target = target
         apply = getattr(adapter, "apply", None)
@@ -136,23 +138,31 @@ class AdapterBackend(BackendBase):
         adapter = self.adapter
         phase = "forward"
         try:
-            built = build(program, adapter.leaf, self._calls)
-            phase = "backward"
-            for _ in range(program.backward_passes):
-                adapter.backward(built[program.output])
-            phase = "read"
-            values = {i: adapter.data(built[i]) for i in program.value_nodes}
-            grads = {i: adapter.grad(built[i]) for i in program.inputs}
-            phase = "release"
-            del built
-        except BackendError:
-            raise
-        except Exception as exc:
+            with self.guard():
+                built = build(program, adapter.leaf, self._calls)
+                phase = "backward"
+                for _ in range(program.backward_passes):
+                    adapter.backward(built[program.output])
+                phase = "read"
+                values = {i: adapter.data(built[i]) for i in program.value_nodes}
+                grads = {i: adapter.grad(built[i]) for i in program.inputs}
+                phase = "release"
+                del built
+                # float() of what the engine returned runs its code too (a __float__).
+                phase = "read"
+                return Evaluation(
+                    read_numbers(values, "value of node {}", "forward"),
+                    read_numbers(grads, "gradient of input {}", "backward"),
+                )
+        except BaseException as exc:
+            if passes_through(exc):
+                raise
             raise classify(exc, phase) from exc
-        return Evaluation(
-            read_numbers(values, "value of node {}", "forward"),
-            read_numbers(grads, "gradient of input {}", "backward"),
-        )
+
+    @property
+    def printed(self) -> int:
+        """Characters the engine printed to sys.stdout/sys.stderr (dropped)."""
+        return self.guard.printed
 
     def recipe(self) -> Recipe:
         """The script imports the adapter and drives it the same way."""

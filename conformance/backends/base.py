@@ -131,6 +131,17 @@ class BackendBase:
         """The ``python -m conformance`` arguments that check this backend again."""
         return [self.target or self.name]
 
+    @property
+    def printed(self) -> int:
+        """Characters the engine printed during the run (and the harness dropped)."""
+        return 0
+
+    def run_limited(self, program: Program, seconds: float | None) -> Evaluation:
+        """``run(program)``, interrupted after ``seconds`` (None: no limit) by TimeLimitExceeded;
+        a backend that runs programs elsewhere (a process) enforces the limit its own way."""
+        with time_limit(seconds):
+            return self.run(program)
+
     def close(self) -> None:
         """Release what the backend holds (a process); the default holds nothing."""
 

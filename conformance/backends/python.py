@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from conformance.backends.adapter import classify, read_numbers
-from conformance.backends.base import BackendBase, BackendError, Evaluation, build
+from conformance.backends.base import BackendBase, Evaluation, build
+from conformance.backends.guard import EngineGuard, passes_through
 from conformance.ops import OPS
 from conformance.program import Program
 from conformance.reproducers.recipes import Recipe, ValueClassRecipe
@@ -38,31 +39,45 @@ class PythonValueBackend(BackendBase):
             for name, op in OPS.items()
         }
         self.description = _where(value_class)
+        self.guard = EngineGuard()
 
     def run(self, program: Program) -> Evaluation:
         """Build the program from Value objects and operators, call backward(), read the results."""
         phase = "forward"
         try:
-            built: list[Any] = build(program, self.value_class, self._calls)
-            out = built[program.output]
-            phase = "backward"
-            for _ in range(program.backward_passes):
-                out.backward()
-            phase = "read"
-            values = {i: built[i].data for i in program.value_nodes}
-            grads = {i: built[i].grad for i in program.inputs}
-            # The graph is released here, inside the run (and its time limit): a teardown that
-            # hangs or fails belongs to this program, not to the next one.
-            phase = "release"
-            del built, out
-        except BackendError:
-            raise
-        except Exception as exc:
+            with self.guard():
+                built: list[Any] = build(program, self.value_class, self._calls)
+                out = built[program.output]
+                phase = "backward"
+                for _ in range(program.backward_passes):
+                    out.backward()
+                phase = "read"
+                values = {i: built[i].data for i in program.value_nodes}
+                grads = {i: built[i].grad for i in program.inputs}
+                # The graph is released here, inside the run (and its time limit): a teardown
+                # that hangs or fails belongs to this program, not to the next one.
+                phase = "release"
+                del built, out
+                # float() of what the engine returned runs its code too (a __float__).
+                phase = "read"
+                return Evaluation(
+                    read_numbers(values, "value of node {} (.data)", "forward"),
+                    read_numbers(grads, "gradient of input {} (.grad)", "backward"),
+                )
+        except BaseException as exc:
+            if passes_through(exc):
+                raise
             raise classify(exc, phase) from exc
-        return Evaluation(
-            read_numbers(values, "value of node {} (.data)", "forward"),
-            read_numbers(grads, "gradient of input {} (.grad)", "backward"),
-        )
+
+    def replay_args(self) -> list[str]:
+        """The TARGET, with the engine's own method names (``--alias``)."""
+        aliases = [f"--alias={method}={name}" for method, name in sorted(self.aliases.items())]
+        return [self.target or self.name, *aliases]
+
+    @property
+    def printed(self) -> int:
+        """Characters the engine printed to sys.stdout/sys.stderr (dropped)."""
+        return self.guard.printed
 
     def recipe(self) -> Recipe:
         """The script imports the class and uses its own operators."""

@@ -9,6 +9,7 @@ for the next program.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import selectors
@@ -43,6 +44,9 @@ MAX_LINE_BYTES = 256 * 1024 * 1024
 """A response line longer than this is garbage (a 100,000-node program answers in a few MB)."""
 
 _STDERR_TAIL_CHARS = 1500
+
+STDERR_CAP_BYTES = 1 << 20
+"""The process's stderr is kept in a file of at most about this size (its tail)."""
 _READ_CHUNK = 1 << 16
 
 
@@ -148,8 +152,9 @@ class SubprocessBackend(BackendBase):
 
     def _start(self) -> None:
         """Launch the process in its own session and check its hello message."""
-        # A file, not a pipe: a chatty process can never block on a stderr nobody reads.
-        self._stderr = tempfile.TemporaryFile(prefix="conformance-exec-stderr-")  # noqa: SIM115
+        # A file, not a pipe: a chatty process can never block on a stderr nobody reads. Opened
+        # for appending, so that cutting it (_bound_stderr) moves the process's writes too.
+        self._stderr = _append_only_temp_file()
         try:
             proc = subprocess.Popen(
                 self.argv,
@@ -236,6 +241,12 @@ class SubprocessBackend(BackendBase):
 
     def run(self, program: Program) -> Evaluation:
         """Evaluate ``program`` in the process; any misbehaviour is a BackendError for it."""
+        return self.run_limited(program, None)
+
+    def run_limited(self, program: Program, seconds: float | None) -> Evaluation:
+        """``run``, with ``seconds`` (default: the backend's timeout) before the process counts
+        as hung and is killed."""
+        limit = self.timeout if seconds is None else float(seconds)
         unclaimed = sorted(
             {n.op for n in program.nodes if n.op not in ("input", "const")} - self.ops
         )
@@ -252,15 +263,15 @@ class SubprocessBackend(BackendBase):
         request_id = self._next_id
         self._next_id += 1
         request = encode_line(encode_request(program, request_id))
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + limit
         try:
-            self._send(request, deadline)
-            message = self._receive(self.timeout, f"the answer to request {request_id}", deadline)
+            self._send(request, deadline, limit)
+            message = self._receive(limit, f"the answer to request {request_id}", deadline)
             return self._interpret(message, request_id, program)
         except _Broken as exc:
             description = self._failure(str(exc), exc.kind)
             self._stop()
-            raise _backend_error(description, exc.kind, self.timeout) from None
+            raise _backend_error(description, exc.kind, limit) from None
         except BackendError:  # an error message: the process is fine and stays
             raise
         except BaseException:
@@ -268,6 +279,8 @@ class SubprocessBackend(BackendBase):
             # read as the next request's, so this process cannot be trusted any more.
             self._stop()
             raise
+        finally:
+            self._bound_stderr()
 
     def _interpret(self, message: Any, request_id: int, program: Program) -> Evaluation:
         """Turn a response into an Evaluation, or a BackendError for an error message."""
@@ -276,8 +289,11 @@ class SubprocessBackend(BackendBase):
         kind = message.get("type")
         if kind not in ("result", "error"):
             raise _Broken(f"expected a 'result' or 'error' message, got type {kind!r}")
-        if message.get("id") != request_id:
-            raise _Broken(f"answered id {message.get('id')!r} to request {request_id}")
+        answered = message.get("id")
+        # An error about a request the driver could not read has id null (docs/PROTOCOL.md): it
+        # is the answer to the one request in flight.
+        if answered != request_id and not (kind == "error" and answered is None):
+            raise _Broken(f"answered id {answered!r} to request {request_id}")
         if kind == "result":
             try:
                 values, grads = decode_result(message, program)
@@ -286,8 +302,10 @@ class SubprocessBackend(BackendBase):
             return Evaluation(values, grads)
         error_kind = message.get("kind")
         text = message.get("message", "")
-        exception = message.get("exception")
-        exception_type = exception if isinstance(exception, str) else ""
+        exception_type, phase, where = (
+            value if isinstance(value, str) else ""
+            for value in (message.get("exception"), message.get("phase"), message.get("where"))
+        )
         if error_kind == "unsupported_op":
             raise BackendError(
                 f"unsupported op {message.get('op')!r}: {text}",
@@ -295,14 +313,19 @@ class SubprocessBackend(BackendBase):
                 exception_type=exception_type,
             )
         if error_kind == "engine_error":
-            raise BackendError(f"the engine failed: {text}", exception_type=exception_type)
+            raise BackendError(
+                f"the engine failed: {text}",
+                exception_type=exception_type,
+                phase=phase,
+                where=where,
+            )
         if error_kind == "invalid_request":
             raise BackendError(
                 f"the backend rejected the request as invalid: {text}", kind="protocol"
             )
         raise _Broken(f"error message with unknown kind {error_kind!r}: {_shorten(message)}")
 
-    def _send(self, data: bytes, deadline: float) -> None:
+    def _send(self, data: bytes, deadline: float, limit: float) -> None:
         """Write one request, never blocking past the deadline on a process that stopped reading."""
         proc = self._proc
         assert proc is not None and proc.stdin is not None
@@ -314,7 +337,7 @@ class SubprocessBackend(BackendBase):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
                     raise _Broken(
-                        f"timed out after {self.timeout:g} s while sending the request (hang?)",
+                        f"timed out after {limit:g} s while sending the request (hang?)",
                         "timeout",
                     )
                 try:
@@ -377,6 +400,25 @@ class SubprocessBackend(BackendBase):
         tail = self._stderr_tail()
         return f"{text}. Its stderr ended with:\n{tail}" if tail else text
 
+    def _bound_stderr(self) -> None:
+        """Keep the stderr file under STDERR_CAP_BYTES: a process that writes megabytes per
+        program must not fill the disk. The file is opened for appending, so after a cut the
+        process's next writes land at its new end."""
+        stderr = self._stderr
+        if stderr is None:
+            return
+        try:
+            size = os.fstat(stderr.fileno()).st_size
+            if size <= STDERR_CAP_BYTES:
+                return
+            stderr.seek(size - _STDERR_TAIL_CHARS)
+            tail = stderr.read()
+            stderr.truncate(0)
+            stderr.write(b"[... earlier stderr output dropped ...]\n" + tail)
+            stderr.flush()
+        except (OSError, ValueError):
+            return
+
     def _stderr_tail(self) -> str:
         """The last lines the process wrote to stderr."""
         if self._stderr is None:
@@ -388,6 +430,19 @@ class SubprocessBackend(BackendBase):
             return self._stderr.read().decode("utf-8", "replace").strip()
         except (OSError, ValueError):
             return ""
+
+
+def _append_only_temp_file() -> IO[bytes]:
+    """An anonymous temporary file whose descriptor has O_APPEND (shared with the child)."""
+    fd, path = tempfile.mkstemp(prefix="conformance-exec-stderr-")
+    try:
+        os.unlink(path)
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_APPEND)
+        return os.fdopen(fd, "w+b")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _start_error(message: str) -> Exception:
@@ -438,4 +493,4 @@ def _kill(proc: subprocess.Popen[bytes], stderr: IO[bytes] | None) -> None:
         stderr.close()
 
 
-__all__ = ["DEFAULT_TIMEOUT", "SubprocessBackend", "parse_command"]
+__all__ = ["DEFAULT_TIMEOUT", "STDERR_CAP_BYTES", "SubprocessBackend", "parse_command"]

@@ -16,7 +16,6 @@ from conformance.backends.base import (
     Evaluation,
     OracleBase,
     TimeLimitExceeded,
-    time_limit,
 )
 from conformance.ops import Variant
 from conformance.program import Program
@@ -53,6 +52,11 @@ class CheckContext:
     conformance.diagnosis.graph)."""
     left_out: dict[Variant, str] = field(default_factory=dict)
     """Variants the backend has but this check runs without, and why (they failed alone)."""
+    replay_extra: tuple[str, ...] = ()
+    """Arguments every replay command of the run repeats (``--skip-op=pow:vv``)."""
+    database: str | None = None
+    """Folder of the failing programs of earlier runs (``--database``); None: nothing is
+    written."""
 
     def supports(self, name: str, form: str | None = None) -> bool:
         """Whether the backend supports op ``name`` (in ``form``, if given)."""
@@ -75,21 +79,21 @@ class Outcome:
 
 
 def run_guarded(backend: BackendBase, program: Program, timeout: float | None) -> Evaluation:
-    """backend.run(program) under a time limit; every failure becomes a BackendError.
+    """backend.run(program) within ``timeout`` seconds; every failure becomes a BackendError.
 
-    A backend that ``handles_timeout`` enforces its own limit (a subprocess backend kills and
-    restarts its process) and runs without the in-process alarm.
+    The backend enforces the limit (``run_limited``): in-process by an alarm, a subprocess
+    backend by killing and restarting its process. Nothing the engine raises ends the run
+    (``SystemExit`` included, as pytest treats it in a test); only Ctrl-C passes through.
     """
-    if backend.handles_timeout:
-        timeout = None
     try:
-        with time_limit(timeout):
-            result = backend.run(program)
+        result = backend.run_limited(program, timeout)
     except TimeLimitExceeded:
         raise BackendTimeout(timeout or 0.0) from None
     except BackendError:
         raise
-    except Exception as exc:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         raise classify(exc) from exc
     if not isinstance(result, Evaluation):
         raise BackendError(

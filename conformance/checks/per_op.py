@@ -103,6 +103,12 @@ BINARY_GRID = (
 RANDOM_POINTS = {"quick": 8, "default": 24, "thorough": 200}
 """Ordinary random operands (in [-10, 10]) per variant, on top of the grid."""
 
+MAX_BATCH_ROWS = 512
+"""At most this many points per oracle batch (the first batch of a check has 8)."""
+
+BATCH_SECONDS = 0.25
+"""Batches are sized to take about this long: the deadline is checked between them."""
+
 BISECTION_STEPS = 48
 """At most this many evaluations to place one edge of a failing region."""
 
@@ -336,9 +342,12 @@ class _Evaluator:
         self.ctx = ctx
         self.deadline = deadline
         self.evaluated = 0
+        self.rows = 8
+        """Points in the next oracle batch (see _resize)."""
 
     @property
     def out_of_time(self) -> bool:
+        """Whether the deadline has passed."""
         return time.perf_counter() > self.deadline
 
     def batch(
@@ -352,15 +361,26 @@ class _Evaluator:
             key = None if const_at < 0 else pair[const_at]
             groups.setdefault(key, []).append(pair)
         for group in groups.values():
-            if self.out_of_time:
-                break
-            a0, b0 = group[0]
-            template = single_op_program(name, form, a0, b0)
-            rows = [[p[k] for k in range(len(form)) if form[k] == "v"] for p in group]
-            expected = self.ctx.oracle.run_batch(template, rows)
-            for pair, row, exp in zip(group, rows, expected, strict=True):
-                results.append((pair, self.one(template.with_inputs(row), form, exp)))
+            start = 0
+            while start < len(group) and not self.out_of_time:
+                chunk = group[start : start + self.rows]
+                start += len(chunk)
+                a0, b0 = chunk[0]
+                template = single_op_program(name, form, a0, b0)
+                rows = [[p[k] for k in range(len(form)) if form[k] == "v"] for p in chunk]
+                began = time.perf_counter()
+                expected = self.ctx.oracle.run_batch(template, rows)
+                for pair, row, exp in zip(chunk, rows, expected, strict=True):
+                    results.append((pair, self.one(template.with_inputs(row), form, exp)))
+                self._resize(len(chunk), time.perf_counter() - began)
         return results
+
+    def _resize(self, rows: int, seconds: float) -> None:
+        """Size the next batch to take about BATCH_SECONDS: a fast oracle gets big batches, a
+        slow one small ones, so the deadline (checked between batches) is overrun by little."""
+        per_row = seconds / rows if seconds > 0 else 0.0
+        wanted = int(BATCH_SECONDS / per_row) if per_row > 0 else MAX_BATCH_ROWS
+        self.rows = max(1, min(MAX_BATCH_ROWS, wanted))
 
     def one(
         self, program: Program, form: str, expected: Evaluation | BackendError | None = None
@@ -460,6 +480,10 @@ class PerOpCheck(Check):
                 run.unfinished.append((name, form))
                 continue
             judged = evaluator.batch(name, form, points(name, form, rng, count))
+            if evaluator.out_of_time:
+                run.unfinished.append((name, form))
+                if not judged:
+                    continue
             result = VariantResult((name, form), _tags(name, form, judged))
             for quantity, found in result.findings.items():
                 if not any(f.failing for _, f, _ in found):

@@ -27,6 +27,7 @@ known bug is counted, not shrunk again.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -215,8 +216,11 @@ BATTERY_MAX_HANGS = 2
 the checks report the hang itself."""
 
 
-def run_battery(evaluate: Evaluate, supported: Iterable[Variant]) -> Battery:
-    """Run the textbook programs on the engine (see the module docstring)."""
+def run_battery(
+    evaluate: Evaluate, supported: Iterable[Variant], *, deadline: float = math.inf
+) -> Battery:
+    """Run the textbook programs on the engine (see the module docstring), until ``deadline``
+    (``time.perf_counter()``): what is left untried explains nothing."""
     usable = set(supported)
     battery = Battery()
     tried: dict[str, set[str]] = {}
@@ -224,7 +228,7 @@ def run_battery(evaluate: Evaluate, supported: Iterable[Variant]) -> Battery:
     for name in sorted({family(n) for n, _ in usable}):
         for shape in BATTERY_SHAPES:
             program = _textbook(name, shape, usable)
-            if program is None or hangs >= BATTERY_MAX_HANGS:
+            if program is None or hangs >= BATTERY_MAX_HANGS or time.perf_counter() > deadline:
                 continue
             outcome = evaluate(program)
             hangs += outcome.verdict.error_kind == "timeout"
@@ -239,7 +243,7 @@ def run_battery(evaluate: Evaluate, supported: Iterable[Variant]) -> Battery:
     for shape, names in tried.items():
         if len(names) >= 2 and all(shape in battery.failing.get(n, set()) for n in names):
             battery.agnostic.add(shape)
-    battery.merges_equal = _merges_equal(evaluate, usable)
+    battery.merges_equal = time.perf_counter() <= deadline and _merges_equal(evaluate, usable)
     return battery
 
 

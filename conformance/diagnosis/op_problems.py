@@ -20,12 +20,19 @@ from conformance.diagnosis.evidence import evidence
 from conformance.diagnosis.problems import Problem, Signature
 from conformance.ops import OPS, Variant
 from conformance.oracles.table import TableOracle
-from conformance.probe import Gap, Probe, probe_program
+from conformance.probe import PROBE_LEAF, Gap, Probe, probe_program
 from conformance.program import Node, Program
 from conformance.reproducers.program import render
 from conformance.tolerance import Mismatch
 
-__all__ = ["api_problems", "excluded", "leaf_problem", "op_problems", "spelling"]
+__all__ = [
+    "api_problems",
+    "excluded",
+    "fatal_problem",
+    "leaf_problem",
+    "op_problems",
+    "spelling",
+]
 
 
 def spelling(name: str, form: str) -> str:
@@ -258,6 +265,25 @@ def leaf_problem(
         checks=["probe"],
         short=[f"v0 = Value({x!r})", f"# v0.data: {got!r}"],
         reproducer=_script(backend, program, summary, replay("probe")),
+        replay=replay("probe"),
+        program=program,
+    )
+
+
+def fatal_problem(
+    probe: Probe, backend: BackendBase, replay: Callable[[str], str]
+) -> Problem | None:
+    """The problem of an engine on which not even ``Value(x).backward()`` works (or None):
+    nothing else can be checked."""
+    if probe.fatal is None:
+        return None
+    program = Program((Node("input", value=PROBE_LEAF),), 0)
+    return Problem(
+        Signature("leaf", ("backward",)),
+        f"{probe.fatal}; nothing else can be checked",
+        checks=["probe"],
+        short=[f"v0 = Value({PROBE_LEAF!r})", "v0.backward()", f"# {probe.fatal[:150]}"],
+        reproducer=_script(backend, program, probe.fatal, replay("probe")),
         replay=replay("probe"),
         program=program,
     )

@@ -1,17 +1,23 @@
 """The reference wire-protocol driver: serves a micrograd-style Python engine over docs/PROTOCOL.md.
 
-    python -m conformance.drivers.micrograd [TARGET]
+    python -m conformance.drivers.micrograd [TARGET] [--alias METHOD=NAME ...]
 
 TARGET is anything the harness can load (``package.module:Value``, ``path/file.py:Value``, an
 adapter); without it the bundled ``micrograd.engine:Value`` is served. Each request is rebuilt as a
 Program and run by the harness's own in-process backend, so a program means exactly the same over
-the wire as in-process (constants on the left become reflected ops, and so on).
+the wire as in-process (constants on the left become reflected ops, and so on). It is also the
+worker of ``--isolate`` (conformance.backends.isolated).
+
+File descriptor 1 carries the protocol only: the engine's prints (from Python or from C) go to
+stderr, so an engine that prints cannot corrupt the answers.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
@@ -23,6 +29,8 @@ from conformance.backends import (
     TargetError,
     load_backend,
 )
+from conformance.backends.guard import EngineGuard
+from conformance.config import ConfigError, parse_aliases
 from conformance.ops import OPS
 from conformance.program import ProgramError
 from conformance.protocol import (
@@ -73,8 +81,13 @@ def answer(backend: BackendBase, line: bytes) -> dict[str, Any]:
         evaluation = backend.run(program)
     except BackendError as exc:
         kind = "unsupported_op" if exc.kind == "unsupported" else "engine_error"
-        return _error(request_id, kind, str(exc), exception=exc.exception_type)
-    except Exception as exc:  # the engine is under test: any exception is its answer
+        reply = _error(request_id, kind, str(exc), exception=exc.exception_type)
+        # Where it raised, for telling bugs apart (optional fields: docs/PROTOCOL.md).
+        reply.update({k: v for k, v in (("phase", exc.phase), ("where", exc.where)) if v})
+        return reply
+    except BaseException as exc:  # the engine is under test: any exception is its answer
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         return _error(
             request_id, "engine_error", f"{type(exc).__name__}: {exc}", exception=type(exc).__name__
         )
@@ -96,19 +109,27 @@ def serve(backend: BackendBase, engine: str, requests: IO[bytes], responses: IO[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m conformance.drivers.micrograd [TARGET]``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) > 1 or (args and args[0] in ("-h", "--help")):
-        print(__doc__, file=sys.stderr)
-        return 2
-    target = args[0] if args else DEFAULT_TARGET
+    """Entry point of ``python -m conformance.drivers.micrograd [TARGET] [--alias ...]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance.drivers.micrograd",
+        description="Serve a micrograd-style Python engine over the wire protocol.",
+    )
+    parser.add_argument("target", nargs="?", default=DEFAULT_TARGET)
+    parser.add_argument("--alias", action="append", default=[], metavar="METHOD=NAME")
+    args = parser.parse_args(argv)
     try:
-        backend = load_backend(target)
-    except (TargetError, TypeError) as exc:
-        print(f"cannot load {target!r}: {exc}", file=sys.stderr)
+        backend = load_backend(args.target, aliases=parse_aliases(args.alias))
+    except (TargetError, TypeError, ConfigError) as exc:
+        print(f"cannot load {args.target!r}: {exc}", file=sys.stderr)
         return 2
-    protocol_out = sys.stdout.buffer
-    # Whatever the engine prints must not corrupt the protocol: stdout goes to stderr meanwhile.
+    guard = getattr(backend, "guard", None)
+    if isinstance(guard, EngineGuard):  # stderr here is the harness's bounded file: keep it
+        guard.null_descriptors = False
+    sys.stdout.flush()
+    # The protocol keeps its own copy of descriptor 1; descriptor 1 itself becomes stderr, so
+    # whatever the engine prints (Python's print or C's printf) lands there.
+    protocol_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
     with contextlib.redirect_stdout(sys.stderr):
         serve(backend, backend.name, sys.stdin.buffer, protocol_out)
     return 0

@@ -242,3 +242,30 @@ def test_an_adapter_failure_gets_a_reproducer_driving_the_adapter(tmp_path):
         [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
     )
     assert run.returncode == 1 and "MISMATCH" in run.stdout
+
+
+def test_a_run_writes_nothing_in_its_working_directory_unless_asked(tmp_path):
+    command = [sys.executable, "-m", "conformance", f"{BROKEN}:WrongMulDerivative", "-q"]
+    command += ["--profile", "quick", "--seed", "1", "--check", "random"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_keeps_failing_programs_until_the_engine_passes_them(tmp_path):
+    work, database = tmp_path / "work", tmp_path / "db"
+    work.mkdir()
+
+    def run(target: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "conformance", target, "-q", "--profile", "quick"]
+        command += ["--seed", "1", "--check", "random", "--database", str(database)]
+        return subprocess.run(command, cwd=work, capture_output=True, text=True, check=False)
+
+    assert run(f"{BROKEN}:WrongMulDerivative").returncode == 1
+    stored = list((database / "random").glob("*.json"))
+    assert stored, "the failing program was not kept"
+    # The same program, judged first on the next run: the fixed engine passes it, so it goes.
+    fixed = run(f"{ENGINES / 'reference.py'}:Value")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert not list((database / "random").glob("*.json"))
+    assert list(work.iterdir()) == []

@@ -62,7 +62,7 @@ def _assert_reproducer_shows_the_failure(reproducer: str, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("bug", LOUD_BUGS, ids=lambda bug: bug.name)
 def test_a_broken_engine_is_caught_at_the_default_profile(bug: broken.Bug, tmp_path: Path) -> None:
-    if bug.caught_by == "probe":  # found before any check runs: a missing number form
+    if bug.caught_by == "probe":  # found before any check runs: Value(x) does not keep x
         report = conformance.check(_target(bug), profile=PROFILE, seed=SEED, checks=["random"])
         assert not report.ok, f"{bug.name} ({bug.what}) passed probing"
         _assert_reproducer_shows_the_failure(report.problems.items[0].reproducer, tmp_path)

@@ -717,9 +717,9 @@ BUGS: tuple[Bug, ...] = (
         RaddInfiniteRecursion,
         "`__radd__` returns `other + self`, which calls __radd__ again",
         "karpathy/micrograd#76",
-        "probe",
+        "reflected",
         _binary(lambda a, b: 2.0 + a * b),
-        problems=("api:add:cv",),
+        problems=("op:add:value",),
     ),
     Bug(
         WrongAddDerivative,
