@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import os
 import shutil
 import sys
@@ -25,6 +26,8 @@ from conformance.report import CheckResult, Report
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 141
+"""The shell's status for a program stopped by a closed pipe (128 + SIGPIPE): no verdict."""
 
 STORAGE_VARIABLE = "HYPOTHESIS_STORAGE_DIRECTORY"
 """Where Hypothesis keeps what it stores (its documented environment variable)."""
@@ -203,6 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more can be shown; say nothing either.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception:
         print(
             "internal error of the conformance harness (not a verdict on the engine); "

@@ -157,15 +157,18 @@ def _load_file(path_text: str, spec: str) -> ModuleType:
 def _import_from_root(located: Located) -> ModuleType:
     """Import a file inside a package under its dotted name, so relative imports work.
 
-    When a package of the same top-level name is importable from elsewhere (an installed
-    ``micrograd`` beside a fork's), this file's package is imported under a private alias
-    instead, so the target is the file that was named, and nothing installed is shadowed.
+    The package's root goes first on ``sys.path``, so ``import pkg`` finds this file's package
+    even where another package of that name is installed (a fork beside Karpathy's micrograd)
+    or half-removed (a namespace left by ``pip uninstall``). Only when a package of that name is
+    already imported in this process is this one loaded under a private alias instead.
     """
     top, _, rest = located.module.partition(".")
     own = located.root / top
-    if _importable_from_elsewhere(top, own) is not True:
-        if str(located.root) not in sys.path:
-            sys.path.insert(0, str(located.root))
+    if top not in sys.modules or _importable_from_elsewhere(top, own) is not True:
+        if str(located.root) in sys.path:
+            sys.path.remove(str(located.root))
+        sys.path.insert(0, str(located.root))
+        importlib.invalidate_caches()
         return importlib.import_module(located.module)
     alias = _private_name(own)
     _exec_file(alias, own / "__init__.py", package=True)
