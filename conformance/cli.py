@@ -16,12 +16,15 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conformance.checks import CHECKS
 from conformance.ops import OPS
 from conformance.profiles import PROFILES
 from conformance.report import CheckResult, Report
+
+if TYPE_CHECKING:
+    from conformance.backends import BackendBase
 
 __all__ = ["build_parser", "main"]
 
@@ -111,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COMMAND",
         help="check an engine in any language: COMMAND speaks docs/PROTOCOL.md",
     )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run the reproducer lines in FILE ('-': stdin) on the engine and say what differs; "
+        "no checks, no oracle",
+    )
     parser.add_argument("--list-checks", action="store_true", help="list the checks and exit")
     parser.add_argument(
         "--list-ops",
@@ -167,6 +178,38 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="print one line per problem and the verdict"
     )
     return parser
+
+
+def _replay(source: Path, backend: BackendBase, args: argparse.Namespace) -> int:
+    """``--replay FILE``: each reproducer line run on the engine; exit 1 when one differs."""
+    from conformance.backends import TargetError
+    from conformance.replay import render, replay_lines
+
+    try:
+        if str(source) == "-":
+            text, label = sys.stdin.read(), "stdin"
+        else:
+            text, label = source.read_text(encoding="utf-8"), str(source)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: cannot read {source}: {exc}", file=sys.stderr)
+        backend.close()
+        return EXIT_USAGE
+    try:
+        if args.isolate:
+            from conformance.backends.isolated import IsolatedBackend
+
+            backend = IsolatedBackend(backend, timeout=args.timeout)
+        results = replay_lines(backend, text.splitlines(), args.timeout)
+    except TargetError as exc:
+        print(f"error: cannot load target: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        backend.close()
+    report, passed = render(results, label, backend.name)
+    print(report)
+    if not results:
+        return EXIT_USAGE
+    return EXIT_OK if passed else EXIT_NOT_CONFORMANT
 
 
 def op_table() -> str:
@@ -239,7 +282,7 @@ def _main(argv: Sequence[str] | None) -> int:
     _hypothesis_storage(args.database)
 
     from conformance import target_label
-    from conformance.backends import BackendBase, TargetError, load_backend
+    from conformance.backends import TargetError, load_backend
     from conformance.config import (
         ConfigError,
         Settings,
@@ -278,6 +321,8 @@ def _main(argv: Sequence[str] | None) -> int:
     except (TargetError, ValueError) as exc:
         print(f"error: cannot load target: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.replay is not None:
+        return _replay(args.replay, backend, args)
     try:
         oracle = load_oracle(args.oracle)
     except OracleUnavailable as exc:

@@ -253,3 +253,19 @@ def test_an_interrupted_exchange_drops_the_process(hostile: Callable[..., str]) 
         assert backend.pid is None and is_gone(first_pid)
         del backend._receive
         assert_runs_small(backend)
+
+
+def test_a_reproducer_line_replays_on_a_driver_through_the_cli(
+    c_engines: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conformance.cli import main
+    from conformance.protocol import reproducer_line
+
+    y, dy = expected_worked()
+    line = reproducer_line(WORKED, {0: 1.5, 4: y}, {0: dy}, {0: 0.0, 4: 1e-15}, {0: 1e-13})
+    wire = tmp_path / "worked.wire"
+    wire.write_text(line + "\n")
+    assert main(["--replay", str(wire), "--exec", str(c_engines["good"])]) == 0
+    assert "on micrograd-c" in capsys.readouterr().out
+    assert main(["--replay", str(wire), "--exec", str(c_engines["tanh-deriv"])]) == 1
+    assert "grad of v0: expected" in capsys.readouterr().out
