@@ -194,11 +194,15 @@ def _replay(source: Path, backend: BackendBase, args: argparse.Namespace) -> int
         print(f"error: cannot read {source}: {exc}", file=sys.stderr)
         backend.close()
         return EXIT_USAGE
+    from conformance.backends.subprocess import SubprocessBackend
+
     try:
         if args.isolate:
             from conformance.backends.isolated import IsolatedBackend
 
             backend = IsolatedBackend(backend, timeout=args.timeout)
+        if isinstance(backend, SubprocessBackend):
+            backend.verify_release = True  # a line's death while releasing it is that line's
         results = replay_lines(backend, text.splitlines(), args.timeout)
     except TargetError as exc:
         print(f"error: cannot load target: {exc}", file=sys.stderr)

@@ -205,6 +205,7 @@ def run_check(
     store = FailureStore(ctx.database) if ctx.database is not None else None
     if store is not None and isinstance(check, ProgramCheck):
         found += _replay_stored(check, ctx, store, seed_value, problems, result)
+    unexplained: list[str] = []
     stale = rounds = 0
     harness_error = ""
     while state.examples < n and not state.out_of_time:
@@ -213,6 +214,7 @@ def run_check(
             min(shrink_seconds, shrink_left), problems,
         )  # fmt: skip
         rounds += 1
+        found += _judge_released(check, ctx, seed_value, problems, result, unexplained)
         if final is None:
             break
         own = max(0.0, state.shrink_deadline - time.perf_counter())
@@ -234,7 +236,8 @@ def run_check(
         for problem in found:
             if problem.program is not None:
                 store.keep(check.name, problem.program)
-    notes = [check.note(ctx)]
+    found += _judge_released(check, ctx, seed_value, problems, result, unexplained)
+    notes = [check.note(ctx), *unexplained]
     if harness_error:
         result.status, result.incomplete = "failed", True
         notes.append(harness_error)
@@ -281,6 +284,37 @@ def _replay_stored(
             known.saw(check.name)
             continue
         problem = _record(check, ctx, seed_value, program, outcome, problems, result)
+        if problem not in found:
+            found.append(problem)
+    return found
+
+
+def _judge_released(
+    check: Check,
+    ctx: CheckContext,
+    seed_value: int,
+    problems: Problems,
+    result: CheckResult,
+    unexplained: list[str],
+) -> list[Problem]:
+    """Judge again the programs after whose answer the engine's process died (found dead only
+    at a later program): each release is now verified, so a death is this program's failure.
+    A death that does not happen again is noted in ``unexplained``, not dropped."""
+    found: list[Problem] = []
+    judge = check if isinstance(check, ProgramCheck) else ProgramCheck(check.name, "", {})
+    for program, how in ctx.backend.take_released_deaths():
+        outcome = judge.run_example(ctx, program)
+        if not outcome.failed:
+            unexplained.append(
+                f"the engine's process died after answering a {len(program)}-node program that "
+                f"passed when run again ({how.splitlines()[0]})"
+            )
+            continue
+        known = _known(problems, outcome, _battery(ctx))
+        if known is not None:
+            known.saw(check.name)
+            continue
+        problem = _record(judge, ctx, seed_value, program, outcome, problems, result)
         if problem not in found:
             found.append(problem)
     return found

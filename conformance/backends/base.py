@@ -142,6 +142,11 @@ class BackendBase:
         with time_limit(seconds):
             return self.run(program)
 
+    def take_released_deaths(self) -> list[tuple[Program, str]]:
+        """Programs after whose answer the engine's process died, found out only at a later
+        program, with how it died (conformance.backends.subprocess); in-process: none."""
+        return []
+
     def close(self) -> None:
         """Release what the backend holds (a process); the default holds nothing."""
 

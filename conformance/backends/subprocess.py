@@ -4,6 +4,13 @@ The process may be hostile. A crash, a hang past the timeout, garbage on stdout 
 makes *that program* fail with a BackendError that says what happened (with the tail of the
 process's stderr); the process is killed with its whole process group, reaped, and started again
 for the next program.
+
+A process that dies *after* answering (a recursive destructor of a long graph, a double free when
+the graph is released) is only found dead by the next request. That request is then run again on a
+fresh process, followed by a one-node request that shows whether the process lived through
+releasing it. If it did, the death belongs to the program answered before: it is handed to the
+runner (``take_released_deaths``) to be judged again, and from then on every program is followed
+by that one-node request, so each death is blamed on the program whose release caused it.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from conformance.backends.base import BackendBase, BackendError, BackendTimeout, Evaluation
-from conformance.program import Program
+from conformance.program import Node, Program
 from conformance.protocol import (
     PROTOCOL_VERSION,
     ProtocolError,
@@ -56,9 +63,22 @@ class _Broken(Exception):
     ``kind`` becomes the BackendError's kind: "protocol" (garbage, a wrong message), "timeout", or
     "error" (the process died)."""
 
-    def __init__(self, message: str, kind: str = "protocol") -> None:
+    def __init__(self, message: str, kind: str = "protocol", phase: str = "") -> None:
         super().__init__(message)
         self.kind = kind
+        self.phase = phase
+
+
+class _Died(Exception):
+    """The process was found dead before it answered the request in flight (internal)."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+PING = Program((Node("input", value=1.0),), output=0)
+"""The request that follows an answer when releases are verified: one input, one backward()."""
 
 
 def parse_command(command: str | Sequence[str]) -> list[str]:
@@ -95,11 +115,14 @@ class SubprocessBackend(BackendBase):
         start_timeout: float | None = None,
         cwd: str | os.PathLike[str] | None = None,
         env: dict[str, str] | None = None,
+        verify_release: bool = False,
     ) -> None:
         """Start ``command`` and read its hello; TargetError if it cannot be started or greeted.
 
         ``timeout`` bounds each program; ``start_timeout`` the hello (default: the larger of
-        ``timeout`` and MIN_START_TIMEOUT)."""
+        ``timeout`` and MIN_START_TIMEOUT). ``verify_release``: follow every program with a
+        one-node request from the start (it switches itself on when a process dies after
+        answering, see the module docstring)."""
         if os.name != "posix":
             raise _start_error("--exec backends need a POSIX system (Linux, macOS, WSL)")
         if not (
@@ -131,6 +154,9 @@ class SubprocessBackend(BackendBase):
         self._buffer = bytearray()
         self._next_id = 1
         self._finalizer: weakref.finalize[Any, Any] | None = None
+        self.verify_release = verify_release
+        self._answered: Program | None = None  # the last program this process answered
+        self._released_deaths: list[tuple[Program, str]] = []
         self._start()
         self.name = f"{self.engine} (exec: {self.command})"
         self.target = f"--exec {self.command}"
@@ -140,7 +166,8 @@ class SubprocessBackend(BackendBase):
         return HarnessRecipe(
             [
                 "from conformance.backends.subprocess import SubprocessBackend",
-                f"backend = SubprocessBackend({self.command!r}, timeout={self.timeout!r})",
+                f"backend = SubprocessBackend({self.command!r}, timeout={self.timeout!r}"
+                + (", verify_release=True)" if self.verify_release else ")"),
             ]
         )
 
@@ -174,6 +201,7 @@ class SubprocessBackend(BackendBase):
         os.set_blocking(proc.stdin.fileno(), False)
         self._proc = proc
         self._buffer = bytearray()
+        self._answered = None
         self.starts += 1
         self.pids.append(proc.pid)
         self._finalizer = weakref.finalize(self, _kill, proc, self._stderr)
@@ -212,6 +240,12 @@ class SubprocessBackend(BackendBase):
         self._proc = None
         self._stderr = None
         self._buffer = bytearray()
+        self._answered = None
+
+    def take_released_deaths(self) -> list[tuple[Program, str]]:
+        """Programs after whose answer the process died (found out later), and how it died."""
+        deaths, self._released_deaths = self._released_deaths, []
+        return deaths
 
     def close(self) -> None:
         """End the process: close its stdin (a driver exits on EOF), then kill what is left."""
@@ -255,6 +289,27 @@ class SubprocessBackend(BackendBase):
                 f"unsupported op {unclaimed[0]!r}: {self.engine!r} does not claim it in its hello",
                 kind="unsupported",
             )
+        # A process found dead at this request may have died after answering the last one.
+        suspect = None if self.verify_release else self._answered
+        try:
+            return self._exchange(program, limit)
+        except _Died as death:
+            if suspect is None:
+                raise _backend_error(death.description, "error", limit) from None
+            first = death.description
+        # Whose death? This program again, alone on a fresh process and checked to survive its
+        # release (verify_release), decides: a failure now is this program's own.
+        self.verify_release = True
+        try:
+            evaluation = self._exchange(program, limit)
+        except _Died as death:
+            raise _backend_error(death.description, "error", limit) from None
+        self._released_deaths.append((suspect, first))
+        return evaluation
+
+    def _exchange(self, program: Program, limit: float) -> Evaluation:
+        """Send ``program``, read its answer (and, with verify_release, see the process survive
+        releasing it); _Died when the process is found dead before it answered."""
         if self._proc is None:
             try:
                 self._start()
@@ -267,11 +322,18 @@ class SubprocessBackend(BackendBase):
         try:
             self._send(request, deadline, limit)
             message = self._receive(limit, f"the answer to request {request_id}", deadline)
-            return self._interpret(message, request_id, program)
+            self._answered = program
+            try:
+                return self._interpret(message, request_id, program)
+            finally:
+                if self.verify_release:
+                    self._check_released(limit)
         except _Broken as exc:
             description = self._failure(str(exc), exc.kind)
             self._stop()
-            raise _backend_error(description, exc.kind, limit) from None
+            if exc.kind == "error" and not exc.phase:
+                raise _Died(description) from None
+            raise _backend_error(description, exc.kind, limit, exc.phase) from None
         except BackendError:  # an error message: the process is fine and stays
             raise
         except BaseException:
@@ -281,6 +343,35 @@ class SubprocessBackend(BackendBase):
             raise
         finally:
             self._bound_stderr()
+
+    def _check_released(self, limit: float) -> None:
+        """Send a one-node request after an answer: the process must live through releasing
+        the program and read it within ``limit`` seconds (_Broken with phase "release" if not)."""
+        request_id = self._next_id
+        self._next_id += 1
+        ping = encode_line(encode_request(PING, request_id))
+        deadline = time.monotonic() + limit
+        what = "the answer to a one-node request sent after it"
+        try:
+            self._send(ping, deadline, limit)
+            message = self._receive(limit, what, deadline)
+        except _Broken as exc:
+            if exc.kind == "protocol":  # garbage about the one-node request: not this program's
+                self._stop()
+                return
+            if exc.kind == "timeout":
+                raise _Broken(
+                    f"timed out after {limit:g} s after answering this program: it did not answer"
+                    " a one-node request sent after it (hung while releasing it?)",
+                    "timeout",
+                    "release",
+                ) from None
+            event = "after answering this program, while releasing it: it did not answer a "
+            raise _Broken(
+                self._why_silent(event + "one-node request sent after it"), "error", "release"
+            ) from None
+        if not (isinstance(message, dict) and message.get("id") in (request_id, None)):
+            self._stop()  # a wrong answer to the one-node request says nothing about this program
 
     def _interpret(self, message: Any, request_id: int, program: Program) -> Evaluation:
         """Turn a response into an Evaluation, or a BackendError for an error message."""
@@ -453,13 +544,14 @@ def _start_error(message: str) -> Exception:
     return TargetError(message)
 
 
-def _backend_error(description: str, kind: str, timeout: float) -> BackendError:
+def _backend_error(description: str, kind: str, timeout: float, phase: str = "") -> BackendError:
     """The BackendError for a broken exchange (a BackendTimeout for a hang)."""
     if kind == "timeout":
         error = BackendTimeout(timeout)
         error.args = (description,)
+        error.phase = phase
         return error
-    return BackendError(description, kind=kind)
+    return BackendError(description, kind=kind, phase=phase)
 
 
 def _parse_line(line: bytes) -> Any:

@@ -307,15 +307,17 @@ def signature_of(
 def error_signature(outcome: Outcome) -> Signature:
     """The signature of a failure where the backend raised, hung or crashed."""
     verdict = outcome.verdict
+    # Dying or hanging while a program is released (after its answer) is a bug of its own.
+    release = ("release",) if verdict.error_phase == "release" else ()
     if verdict.error_kind == "timeout":
-        return Signature("hang")
+        return Signature("hang", release)
     if verdict.error_kind == "protocol":
         return Signature("protocol")
     error = verdict.error or ""
     exception = verdict.error_type or _exception_name(error)
     if exception:
         return Signature("raises", (exception, verdict.error_where))
-    return Signature("crash", (_gist(error),))
+    return Signature("crash", (*release, _gist(error)))
 
 
 def _exception_name(error: str) -> str:

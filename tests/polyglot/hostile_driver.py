@@ -7,7 +7,8 @@ harness run sees both good and bad programs. Deliberately small (json, the op ta
 only) so that restarting it is fast.
 
 MODES: segfault, abort, rust-stack-overflow, exit, hang, hang-with-child, deaf, garbage, wrong-id,
-wrong-type, short-values, partial-line, bad-hello, no-hello, print-banner.
+wrong-type, short-values, partial-line, bad-hello, no-hello, print-banner; die-after-answer and
+hang-after-answer answer correctly, then die or hang (as a recursive Drop of a long graph does).
 """
 
 from __future__ import annotations
@@ -90,6 +91,15 @@ def misbehave(mode: str, request: dict[str, Any]) -> None:
         answer = evaluate(request)
         answer["values"] = answer["values"][:-1]
         send(answer)
+    elif mode in ("die-after-answer", "hang-after-answer"):
+        send(evaluate(request))
+        if mode == "hang-after-answer":
+            time.sleep(3600)
+        sys.stderr.write(
+            "\nthread 'main' has overflowed its stack\nfatal runtime error: stack overflow\n"
+        )
+        sys.stderr.flush()
+        os.abort()
     elif mode == "partial-line":
         sys.stdout.write('{"type": "result", "id": ')
         sys.stdout.flush()

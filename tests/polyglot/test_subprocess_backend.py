@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -140,7 +141,10 @@ def test_a_misbehaving_process_fails_that_program_and_is_restarted(
         assert info.value.kind == kind
         assert is_gone(first_pid), "the dead process was not reaped (zombie) or not killed"
         assert_runs_small(backend)
-        assert backend.starts == 2 and backend.pid != first_pid
+        # Found dead after an answered program, the program ran again alone on a fresh process
+        # (was the death the previous program's?), died again, and a third process serves on.
+        expected_starts = 3 if kind == "error" else 2
+        assert backend.starts == expected_starts and backend.pid != first_pid
 
 
 @pytest.mark.parametrize("mode", ["hang", "partial-line", "deaf"])
@@ -181,7 +185,7 @@ def test_closing_leaves_no_process_behind(hostile: Callable[..., str]) -> None:
         backend.run(WORKED)
     backend.run(SMALL)
     backend.close()
-    assert len(backend.pids) == 2
+    assert len(backend.pids) == 3  # the program that died ran twice: see the test above
     assert all(is_gone(pid) for pid in backend.pids)
 
 
@@ -269,3 +273,65 @@ def test_a_reproducer_line_replays_on_a_driver_through_the_cli(
     assert "on micrograd-c" in capsys.readouterr().out
     assert main(["--replay", str(wire), "--exec", str(c_engines["tanh-deriv"])]) == 1
     assert "grad of v0: expected" in capsys.readouterr().out
+
+
+def test_a_death_after_answering_is_blamed_on_the_program_answered_not_the_next(
+    hostile: Callable[..., str],
+) -> None:
+    with SubprocessBackend(hostile("die-after-answer", min_nodes=5), timeout=5) as backend:
+        assert_runs_small(backend)
+        assert backend.run(WORKED).values[4] == pytest.approx(expected_worked()[0], rel=1e-15)
+        # Found dead at the next program, which then runs alone on a fresh process, survives
+        # its release, and passes: the death is handed back as the previous program's.
+        assert_runs_small(backend)
+        ((program, how),) = backend.take_released_deaths()
+        assert program == WORKED and "SIGABRT" in how
+        assert backend.verify_release and backend.take_released_deaths() == []
+        # From then on each program's release is verified, so the death is blamed on the spot.
+        with pytest.raises(BackendError) as info:
+            backend.run(WORKED)
+        assert info.value.phase == "release" and info.value.kind == "error"
+        assert "after answering this program, while releasing it" in str(info.value)
+        assert "overflowed its stack" in str(info.value)
+        assert_runs_small(backend)
+
+
+def test_a_program_that_dies_itself_on_a_fresh_process_is_not_excused(
+    hostile: Callable[..., str],
+) -> None:
+    with SubprocessBackend(hostile("segfault", min_nodes=5), timeout=5) as backend:
+        assert_runs_small(backend)  # answered: the next death is at first a suspect's
+        with pytest.raises(BackendError, match="SIGSEGV") as info:
+            backend.run(WORKED)
+        assert info.value.phase == "" and backend.take_released_deaths() == []
+
+
+def test_a_hang_after_answering_is_a_timeout_while_releasing(hostile: Callable[..., str]) -> None:
+    with SubprocessBackend(
+        hostile("hang-after-answer", min_nodes=5), timeout=0.5, verify_release=True
+    ) as backend:
+        assert_runs_small(backend)
+        with pytest.raises(BackendTimeout, match="hung while releasing it") as info:
+            backend.run(WORKED)
+        assert info.value.phase == "release"
+        assert_runs_small(backend)
+
+
+def test_a_run_names_a_death_after_answering_with_a_program_that_causes_it(
+    hostile: Callable[..., str], tmp_path: Path
+) -> None:
+    from conformance.cli import main
+
+    report = tmp_path / "report.json"
+    command = hostile("die-after-answer", min_nodes=12)
+    args = ["--exec", command, "--profile", "quick", "--check", "random", "--seed", "1", "-q"]
+    assert main([*args, "--json", str(report)]) == 1
+    problems = json.loads(report.read_text())["problems"]
+    assert [p["signature"] for p in problems] == [
+        "crash:release:the backend process was killed by signal SIGABRT"
+    ]
+    assert problems[0]["program_nodes"] >= 12  # the program whose release killed it, not the next
+    wire = tmp_path / "problem.wire"
+    wire.write_text(problems[0]["wire"] + "\n")
+    assert main(["--replay", str(wire), "--exec", command]) == 1
+    assert main(["--replay", str(wire), "--exec", REFERENCE_DRIVER]) == 0
