@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from conformance.backends.base import BackendBase, BackendError, BackendTimeout, Evaluation
+from conformance.ops import OPS
 from conformance.program import Node, Program
 from conformance.protocol import (
     PROTOCOL_VERSION,
@@ -231,6 +232,10 @@ class SubprocessBackend(BackendBase):
             raise _Broken(f"hello field 'ops' must be a list of op names, got {_shorten(ops)}")
         self.engine = engine
         self.ops = frozenset(ops)
+        # An op name the harness does not know (a typo, "ln" for "log") is never checked: say so.
+        unknown = ", ".join(sorted(self.ops - set(OPS)))
+        claims = f"; its hello claims ops this harness does not know, never checked: {unknown}"
+        self.description = f"engine {engine!r}" + (claims if unknown else "")
 
     def _stop(self) -> None:
         """Kill the process and its group, reap it, and drop its pipes (idempotent)."""

@@ -6,6 +6,8 @@ import json
 import math
 import os
 import re
+import shlex
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -335,3 +337,19 @@ def test_a_run_names_a_death_after_answering_with_a_program_that_causes_it(
     wire.write_text(problems[0]["wire"] + "\n")
     assert main(["--replay", str(wire), "--exec", command]) == 1
     assert main(["--replay", str(wire), "--exec", REFERENCE_DRIVER]) == 0
+
+
+def test_the_hello_names_the_engine_and_ops_the_harness_would_never_check(
+    tmp_path: Path,
+) -> None:
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        "import json, sys\n"
+        "hello = {'type': 'hello', 'protocol': 1, 'engine': 'typo', 'ops': ['add', 'ln']}\n"
+        "print(json.dumps(hello), flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    with SubprocessBackend(shlex.join([sys.executable, str(driver)])) as backend:
+        assert backend.description == (
+            "engine 'typo'; its hello claims ops this harness does not know, never checked: ln"
+        )
