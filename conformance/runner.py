@@ -56,6 +56,7 @@ from conformance.profiles import BUDGETS, PROFILES
 from conformance.program import Program, ProgramError
 from conformance.report import CheckResult, Failure, Report
 from conformance.reproducers.program import render
+from conformance.strategies import ProgramBatch
 
 __all__ = [
     "BUDGETS",
@@ -209,6 +210,7 @@ def run_check(
     stale = rounds = 0
     harness_error = ""
     while state.examples < n and not state.out_of_time:
+        before = state.examples
         final, harness_error = _search_round(
             check, ctx, strategy, state, seed_value + rounds, n - state.examples,
             min(shrink_seconds, shrink_left), problems,
@@ -216,9 +218,18 @@ def run_check(
         rounds += 1
         found += _judge_released(check, ctx, seed_value, problems, result, unexplained)
         if final is None:
-            break
+            # A batch holds fewer programs than its rows where some left the ops' domains: a
+            # round that ran short goes on with a fresh seed, unless it ran nothing new.
+            if harness_error or state.examples == before:
+                break
+            continue
         own = max(0.0, state.shrink_deadline - time.perf_counter())
-        example, outcome = check.shrink(dataclasses.replace(ctx, shrink_seconds=own), *final)
+        example, outcome = final
+        if isinstance(example, ProgramBatch) and outcome.program is not None:
+            example = outcome.program  # the failing row, pinned into the program
+        example, outcome = check.shrink(
+            dataclasses.replace(ctx, shrink_seconds=own), example, outcome
+        )
         example, outcome = _prune(check, ctx, example, outcome)
         shrink_left -= time.perf_counter() - state.shrink_started
         problem = _record(check, ctx, seed_value, example, outcome, problems, result)
@@ -343,9 +354,8 @@ def _search_round(
             raise _OutOfTime()
         outcome = check.run_example(ctx, example)
         if not state.shrinking:
-            state.examples += 1
-            if outcome.verdict.status == "unchecked":
-                state.unchecked += 1
+            state.examples += outcome.runs
+            state.unchecked += outcome.unchecked
         if not outcome.failed:
             return
         known = _known(problems, outcome, _battery(ctx))
@@ -367,7 +377,8 @@ def _search_round(
         state.last_failure = (example, outcome)
         raise _Failed(example, outcome)
 
-    wrapped = seed(round_seed)(_settings(check, count)(given(strategy)(test)))
+    per_example = -(-count // check.rows)  # examples count programs; a batch holds several
+    wrapped = seed(round_seed)(_settings(check, per_example)(given(strategy)(test)))
     try:
         with warnings.catch_warnings():
             # Hypothesis warns about the repr of a 100,000-node failing example; we print our own.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +25,11 @@ from conformance.program import Node, Program
 __all__ = [
     "LARGE_VALUES",
     "SPECIAL_VALUES",
+    "ProgramBatch",
     "deep_chain",
     "deep_programs",
     "normalize_variants",
+    "program_batches",
     "programs",
 ]
 
@@ -109,6 +111,72 @@ def programs(
     (relu(0), 0 ** b); ``nonfinite`` drops the domain rules so that torch produces inf/nan.
     Up to ``combine`` dangling intermediate results are combined into the output.
     """
+    return _programs(
+        _shape(
+            ops=ops,
+            min_inputs=min_inputs,
+            max_inputs=max_inputs,
+            max_nodes=max_nodes,
+            constants=constants,
+            reuse=reuse,
+            kinks=kinks,
+            nonfinite=nonfinite,
+            combine=combine,
+            backward_passes=backward_passes,
+            value_strategy=value_strategy,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ProgramBatch:
+    """One program and the input rows it runs on; the first row is the program's own inputs."""
+
+    program: Program
+    rows: tuple[tuple[float, ...], ...]
+
+    def programs(self) -> Iterator[Program]:
+        """The program with each row in its input nodes, in turn (first: the program itself)."""
+        yield self.program
+        for row in self.rows[1:]:
+            yield self.program.with_inputs(row)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def program_batches(*, rows: int = 8, **options: Any) -> st.SearchStrategy[ProgramBatch]:
+    """Programs as ``programs(**options)`` draws them, each with up to ``rows`` input rows.
+
+    Drawing a program costs Hypothesis some 80 choices; a row costs one or two per input. So a
+    batch is one program drawn as ``programs`` draws it plus ``rows - 1`` more rows of inputs
+    drawn the same way, each kept only where every node of the program stays in its checkable
+    domain (the rule ``programs`` builds by): as many programs, each as valid, for a fraction of
+    the draws. The oracle can evaluate a batch at once (``OracleBase.run_batch``).
+    """
+    rows = _check_int("rows", rows, 1)
+    try:
+        shape = _shape(**options)
+    except TypeError as exc:
+        raise InvalidArgument(f"program_batches() takes the options of programs(): {exc}") from None
+    return _program_batches(shape, rows)
+
+
+def _shape(
+    *,
+    ops: Iterable[str | Sequence[str]] | None = None,
+    min_inputs: int = 1,
+    max_inputs: int = 4,
+    max_nodes: int = 24,
+    constants: float = 0.35,
+    reuse: float = 0.2,
+    kinks: bool = False,
+    nonfinite: bool = False,
+    combine: int = 4,
+    backward_passes: int = 1,
+    value_strategy: st.SearchStrategy[float] | None = None,
+) -> _Shape:
+    """The validated options of ``programs`` (InvalidArgument naming a bad one)."""
     variants = normalize_variants(ops)
     if not variants:
         raise InvalidArgument(f"ops={ops!r} selects no op variant")
@@ -128,20 +196,18 @@ def programs(
     by_form: dict[str, list[tuple[str, str, Op]]] = {form: [] for form in FORMS}
     for name, form in variants:
         by_form[form].append((name, form, OPS[name]))
-    return _programs(
-        _Shape(
-            by_form,
-            min_inputs,
-            max_inputs,
-            max_nodes,
-            round(constants * 100),
-            round(reuse * 100),
-            kinks,
-            nonfinite,
-            combine,
-            backward_passes,
-            value_strategy,
-        )
+    return _Shape(
+        by_form,
+        min_inputs,
+        max_inputs,
+        max_nodes,
+        round(constants * 100),
+        round(reuse * 100),
+        kinks,
+        nonfinite,
+        combine,
+        backward_passes,
+        value_strategy,
     )
 
 
@@ -310,10 +376,18 @@ def _op_node(draw: Any, draft: _Draft) -> bool:
 @st.composite
 def _programs(draw: Any, shape: _Shape) -> Program:
     """The strategy behind programs(): one pass, node by node, values computed as drawn."""
+    return _draw_program(draw, shape, 1)[0]
+
+
+def _draw_program(draw: Any, shape: _Shape, rows: int) -> tuple[Program, list[tuple[float, ...]]]:
+    """A program and ``rows - 1`` more rows of input values, drawn right after its inputs: ahead
+    of the ops, so that the shrinker deleting an op node leaves every row as it was."""
     choose = _Chooser(draw, shape.value_strategy)
     draft = _Draft(shape, choose)
-    for _ in range(choose.integer(shape.min_inputs, shape.max_inputs)):
+    count = choose.integer(shape.min_inputs, shape.max_inputs)
+    for _ in range(count):
         draft.leaf("input", choose.value())
+    extra = [draw(_row(choose, count)) for _ in range(rows - 1)]
     room = shape.max_nodes - len(draft.nodes)
     for _ in range(choose.integer(min(1, room), room)):
         if len(draft.nodes) >= shape.max_nodes:
@@ -335,7 +409,48 @@ def _programs(draw: Any, shape: _Shape) -> Program:
             name, _, op = candidates[choose.integer(0, len(candidates) - 1)]
             acc = draft.apply(name, op, (other, acc), a, b)
         output = acc
-    return Program(tuple(nodes), output, shape.backward_passes)
+    return Program(tuple(nodes), output, shape.backward_passes), extra
+
+
+@st.composite
+def _row(draw: Any, choose: _Chooser, n: int) -> tuple[float, ...]:
+    """One row of ``n`` input values, drawn as a program's inputs are (one span per row)."""
+    choose = choose.using(draw)
+    return tuple(choose.value() for _ in range(n))
+
+
+@st.composite
+def _program_batches(draw: Any, shape: _Shape, rows: int) -> ProgramBatch:
+    """The strategy behind program_batches()."""
+    program, extra = _draw_program(draw, shape, rows)
+    own = tuple(program.nodes[i].value or 0.0 for i in program.inputs)
+    kept = [own]
+    for row in extra:
+        if row not in kept and _row_is_valid(shape, program, row):
+            kept.append(row)
+    return ProgramBatch(program, tuple(kept))
+
+
+def _row_is_valid(shape: _Shape, program: Program, row: tuple[float, ...]) -> bool:
+    """Whether every op node of ``program`` on ``row`` is in its checkable domain (as drawn)."""
+    if shape.nonfinite:
+        return True
+    values: list[float] = []
+    given = iter(row)
+    for index, node in enumerate(program.nodes):
+        if node.op == "input":
+            values.append(next(given))
+            continue
+        if node.op == "const":
+            values.append(node.value or 0.0)
+            continue
+        op = OPS[node.op]
+        a = values[node.args[0]]
+        b = values[node.args[1]] if len(node.args) > 1 else 0.0
+        if not variant_is_valid(op, program.form(index), a, b, kinks=shape.kinks):
+            return False
+        values.append(py_value(op, a, b))
+    return True
 
 
 def deep_programs(

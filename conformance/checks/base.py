@@ -19,6 +19,7 @@ from conformance.backends.base import (
 )
 from conformance.ops import Variant
 from conformance.program import Program
+from conformance.strategies import ProgramBatch
 from conformance.tolerance import Verdict, compare, compare_settled
 
 if TYPE_CHECKING:
@@ -71,11 +72,22 @@ class Outcome:
     program: Program | None = None
     expected: Evaluation | None = None
     got: Evaluation | None = None
+    runs: int = 1
+    """Programs judged for this example (a batch judges several; see ProgramBatch)."""
+    unchecked_runs: int | None = None
+    """Of those, how many the oracle could not settle (None: the verdict says, for one)."""
 
     @property
     def failed(self) -> bool:
         """True when the backend got this example wrong."""
         return self.verdict.failed
+
+    @property
+    def unchecked(self) -> int:
+        """Programs of this example the oracle could not settle."""
+        if self.unchecked_runs is not None:
+            return self.unchecked_runs
+        return 1 if self.verdict.status == "unchecked" else 0
 
 
 def run_guarded(backend: BackendBase, program: Program, timeout: float | None) -> Evaluation:
@@ -122,6 +134,9 @@ class Check:
     """An example costs about as much as this many random programs (for the time budget)."""
     needs: tuple[Variant, ...] = ()
     """Op variants without which the check cannot run (it is then skipped, saying which)."""
+    rows: int = 1
+    """Programs an example holds at most (a ProgramBatch's rows): examples are counted in
+    programs, so a round asks Hypothesis for about ``count / rows`` examples."""
 
     def lacking(self, ctx: CheckContext) -> str:
         """Why the check cannot run on this backend ("" when it can): the variants it lacks."""
@@ -168,7 +183,10 @@ Judge = Callable[[Program, Evaluation, Evaluation | None, str | None], Verdict]
 class ProgramCheck(Check):
     """A check whose examples are programs, judged against the oracle with ``judge``."""
 
-    make_strategy: Callable[[CheckContext], st.SearchStrategy[Program] | str] | None = None
+    make_strategy: (
+        Callable[[CheckContext], st.SearchStrategy[Program] | st.SearchStrategy[ProgramBatch] | str]
+        | None
+    ) = None
     judge: Judge = compare
 
     def strategy(self, ctx: CheckContext) -> st.SearchStrategy[Any] | str:
@@ -190,8 +208,11 @@ class ProgramCheck(Check):
         return ""
 
     def run_example(self, ctx: CheckContext, example: Any) -> Outcome:
-        """Run the program on the oracle and the backend and compare."""
+        """Run the program (or each program of a batch) on the oracle and the backend and
+        compare."""
         timeout = None if ctx.timeout is None else ctx.timeout * self.timeout_factor
+        if isinstance(example, ProgramBatch):
+            return self.evaluate_batch(ctx, example, timeout)
         return self.evaluate(ctx, example, timeout)
 
     def evaluate(self, ctx: CheckContext, program: Program, timeout: float | None) -> Outcome:
@@ -200,6 +221,46 @@ class ProgramCheck(Check):
             expected = ctx.oracle.run(program)
         except BackendError as exc:
             return Outcome(Verdict("unchecked", error=f"oracle failed: {exc}"), program)
+        return self._judge_run(ctx, program, expected, timeout)
+
+    def evaluate_batch(
+        self, ctx: CheckContext, batch: ProgramBatch, timeout: float | None
+    ) -> Outcome:
+        """Judge each program of ``batch`` (the oracle evaluates them at once) until one fails:
+        its outcome, with that row's inputs pinned into the program, is the batch's."""
+        expected_rows: list[Evaluation | BackendError] = []
+        try:
+            if isinstance(ctx.oracle, OracleBase):
+                expected_rows = ctx.oracle.run_batch(batch.program, batch.rows)
+            else:  # any object with run() is an oracle (docs/CONFORMANCE.md, "Extending")
+                for program in batch.programs():
+                    try:
+                        expected_rows.append(ctx.oracle.run(program))
+                    except BackendError as exc:
+                        expected_rows.append(exc)
+        except BackendError as exc:
+            expected_rows = [exc] * len(batch.rows)
+        runs = unchecked = 0
+        outcome = None
+        for program, expected in zip(batch.programs(), expected_rows, strict=True):
+            runs += 1
+            if isinstance(expected, BackendError):
+                error = f"oracle failed: {expected}"
+                outcome = Outcome(Verdict("unchecked", error=error), program)
+            else:
+                outcome = self._judge_run(ctx, program, expected, timeout)
+            if outcome.verdict.status == "unchecked":
+                unchecked += 1
+            if outcome.failed:
+                break
+        assert outcome is not None  # a batch has at least its program's own row
+        outcome.runs, outcome.unchecked_runs = runs, unchecked
+        return outcome
+
+    def _judge_run(
+        self, ctx: CheckContext, program: Program, expected: Evaluation, timeout: float | None
+    ) -> Outcome:
+        """Run ``program`` on the backend and judge it against the oracle's ``expected``."""
         if self.judge is compare and not expected.all_finite():
             return Outcome(Verdict("unchecked"), program, expected)
         failure: BackendError | None = None

@@ -154,5 +154,5 @@ DEEP = DeepCheck(
     "chains of 10,000 to 1,000,000+ nodes (a RecursionError, a crash or a hang is an error)",
     {"quick": 2, "default": 3, "thorough": 4},
     hypothesis_shrinks=False,
-    cost=3000.0,
+    cost=12_000.0,
 )

@@ -130,6 +130,6 @@ NN = NNCheck(
     "nn",
     "micrograd-style MLPs (relu/tanh/linear): every value and parameter gradient vs torch.nn",
     {"quick": 40, "default": 200, "thorough": 3000},
-    cost=5.0,
+    cost=20.0,
     needs=(("mul", "vv"), ("add", "vv")),
 )

@@ -504,5 +504,5 @@ PER_OP = PerOpCheck(
     "every op variant alone over its whole domain: values, gradients, operands left intact",
     {"quick": 1, "default": 1, "thorough": 1},
     hypothesis_shrinks=False,
-    cost=4000.0,
+    cost=16_000.0,
 )

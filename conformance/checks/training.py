@@ -318,6 +318,6 @@ TRAINING = TrainingCheck(
     "training",
     "SGD steps of the moons demo's loss: loss and weights follow the oracle's trajectory",
     {"quick": 5, "default": 20, "thorough": 100},
-    cost=25.0,
+    cost=100.0,
     needs=_DEMO_LOSS_NEEDS,
 )

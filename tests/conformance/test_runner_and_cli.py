@@ -269,3 +269,40 @@ def test_a_database_keeps_failing_programs_until_the_engine_passes_them(tmp_path
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert not list((database / "random").glob("*.json"))
     assert list(work.iterdir()) == []
+
+
+def test_a_batch_is_judged_row_by_row_and_a_failing_row_is_pinned_into_the_program():
+    from conformance.checks import CheckContext
+    from conformance.checks.programs import RANDOM
+    from conformance.oracles import load_oracle
+    from conformance.program import Node, Program
+    from conformance.strategies import ProgramBatch
+
+    tanh = Program((Node("input", value=0.5), Node("tanh", (0,))), output=1)
+    batch = ProgramBatch(tanh, ((0.5,), (-1.0,), (400.0,), (1.0,)))
+    backend = load_backend(f"{BROKEN}:TanhViaExpOverflows")
+    ctx = CheckContext(backend, load_oracle("auto"), [("tanh", "v")], "quick")
+    outcome = RANDOM.run_example(ctx, batch)
+    assert outcome.failed and outcome.runs == 3  # rows 1 and 2 pass; the third overflows
+    assert outcome.program is not None and outcome.program.nodes[0].value == 400.0
+    assert RANDOM.run_example(ctx, ProgramBatch(tanh, ((0.5,), (1.0,)))).runs == 2
+
+
+def test_a_check_counts_each_program_of_its_batches_once(monkeypatch):
+    from conformance.checks import CheckContext
+    from conformance.checks.programs import RANDOM
+    from conformance.oracles import load_oracle
+    from conformance.runner import run_check
+
+    backend = load_backend(GOOD)
+    ctx = CheckContext(backend, load_oracle("auto"), probe(backend).supported, "quick")
+    ran = []
+    run = backend.run
+    monkeypatch.setattr(backend, "run", lambda program: ran.append(program) or run(program))
+    result = run_check(RANDOM, ctx, seed_value=1, budget=None)
+    assert result.status == "passed"
+    # Every program counts once; some unchecked ones (the oracle's numbers not all finite)
+    # never reach the engine.
+    assert result.examples >= RANDOM.example_count("quick")
+    assert result.examples - result.unchecked <= len(ran) <= result.examples
+    assert len({p.nodes for p in ran}) > len({tuple(n.op for n in p.nodes) for p in ran})

@@ -12,7 +12,7 @@ from hypothesis.errors import InvalidArgument
 
 from conformance.ops import OPS, py_value
 from conformance.program import Program
-from conformance.strategies import deep_programs, programs
+from conformance.strategies import ProgramBatch, deep_programs, program_batches, programs
 
 
 def _values(program: Program) -> list[float]:
@@ -26,9 +26,8 @@ def _values(program: Program) -> list[float]:
     return vals
 
 
-@settings(max_examples=200)
-@given(programs())
-def test_every_node_of_a_generated_program_is_finite_and_in_its_domain(program):
+def assert_in_domain(program: Program) -> None:
+    """Every node finite, every log of a positive number, every division by a nonzero one."""
     vals = _values(program)
     assert all(math.isfinite(v) for v in vals)
     for node in program.nodes:
@@ -36,6 +35,44 @@ def test_every_node_of_a_generated_program_is_finite_and_in_its_domain(program):
             assert vals[node.args[0]] > 0
         if node.op in ("div", "idiv"):
             assert vals[node.args[1]] != 0
+
+
+@settings(max_examples=200)
+@given(programs())
+def test_every_node_of_a_generated_program_is_finite_and_in_its_domain(program):
+    assert_in_domain(program)
+
+
+@settings(max_examples=100)
+@given(program_batches(rows=8))
+def test_every_program_of_a_batch_is_in_its_domain_and_the_first_is_the_drawn_one(batch):
+    assert 1 <= len(batch) <= 8
+    first, *others = batch.programs()
+    assert first is batch.program
+    for program in others:
+        assert [n.op for n in program.nodes] == [n.op for n in batch.program.nodes]
+        assert_in_domain(program)
+
+
+def test_batches_hold_several_programs_on_average():
+    sizes: list[int] = []
+
+    @settings(max_examples=100, database=None, suppress_health_check=list(HealthCheck))
+    @given(program_batches(rows=8))
+    def collect(batch: ProgramBatch) -> None:
+        sizes.append(len(batch))
+
+    collect()
+    assert sum(sizes) / len(sizes) > 3  # most rows stay in the ops' domains
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [({"rows": 0}, "rows=0"), ({"max_nodes": 0}, "max_nodes=0"), ({"colour": 1}, "colour")],
+)
+def test_invalid_batch_arguments_raise_invalid_argument_naming_the_value(kwargs, named):
+    with pytest.raises(InvalidArgument, match=re.escape(named)):
+        program_batches(**kwargs)
 
 
 @settings(max_examples=100)
