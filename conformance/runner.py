@@ -62,7 +62,9 @@ __all__ = [
     "BUDGETS",
     "MAX_NEW_PROBLEMS",
     "PROFILES",
+    "Throughput",
     "default_seed",
+    "measure_throughput",
     "probe",
     "run_check",
     "run_checks",
@@ -788,19 +790,64 @@ def _run_checks(
     return report
 
 
-def throughput(
-    backend: BackendBase, oracle: OracleBase, *, examples: int = 2000, seed_value: int = 0
-) -> float:
-    """Programs per second of the ``random`` check under the default profile's settings.
+@dataclass(frozen=True)
+class Throughput:
+    """What one throughput run measured: programs checked, wall and CPU seconds, their size."""
 
-    For benchmarks: probing is excluded, generation, both evaluations and comparison included.
-    """
+    programs: int
+    seconds: float
+    cpu_seconds: float
+    nodes: int
+    """Nodes in all the programs drawn (inputs and constants included)."""
+    verdict: str
+
+    @property
+    def per_second(self) -> float:
+        """Programs per wall-clock second."""
+        return self.programs / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def per_cpu_second(self) -> float:
+        """Programs per CPU second of this process (what load from other processes spares)."""
+        return self.programs / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
+
+
+def measure_throughput(
+    backend: BackendBase, oracle: OracleBase, *, examples: int = 2000, seed_value: int = 0
+) -> Throughput:
+    """Check ``examples`` programs of the ``random`` check under the default profile's settings
+    (probing excluded; drawing, both evaluations and the comparison included) and time it."""
     found = probe(backend)
     if found.fatal is not None:
         raise BackendError(found.fatal)
     ctx = CheckContext(backend, oracle, found.supported, "default")
     check = get_check("random")
-    started = time.perf_counter()
-    result = run_check(check, ctx, seed_value=seed_value, budget=None, count=examples)
-    elapsed = time.perf_counter() - started
-    return result.examples / elapsed if elapsed > 0 else 0.0
+    nodes = 0
+    inner = check.run_example
+
+    def counted(ctx: CheckContext, example: Any) -> Outcome:
+        nonlocal nodes
+        outcome = inner(ctx, example)
+        size = len(example.program) if isinstance(example, ProgramBatch) else len(example)
+        nodes += size * outcome.runs
+        return outcome
+
+    counting = dataclasses.replace(check)  # a copy whose examples also count their nodes
+    counting.run_example = counted  # type: ignore[method-assign]
+    started, cpu = time.perf_counter(), time.process_time()
+    result = run_check(counting, ctx, seed_value=seed_value, budget=None, count=examples)
+    return Throughput(
+        result.examples,
+        time.perf_counter() - started,
+        time.process_time() - cpu,
+        nodes,
+        result.status,
+    )
+
+
+def throughput(
+    backend: BackendBase, oracle: OracleBase, *, examples: int = 2000, seed_value: int = 0
+) -> float:
+    """Programs per second of the ``random`` check under the default profile's settings
+    (``measure_throughput``, by wall clock)."""
+    return measure_throughput(backend, oracle, examples=examples, seed_value=seed_value).per_second
