@@ -177,8 +177,9 @@ class Layer(Module):
                 f"this Layer of {len(self.neurons)} neurons expects {nin} inputs, got {len(xs)}"
             )
         neurons = self.neurons
-        activation = neurons[0].activation
-        if all(n.activation == activation for n in neurons):
+        activations = [n.activation for n in neurons]  # (a list and count() beat all(...))
+        activation = activations[0]
+        if activations.count(activation) == len(activations):
             out = Value.linear_layer([n.w for n in neurons], [n.b for n in neurons], xs, activation)
         else:  # someone changed one neuron's activation: evaluate the neurons one by one
             out = [n(xs) for n in neurons]
@@ -319,12 +320,15 @@ def svm_loss(
     _check_pair(s, targets)
     margins = [(1 + -yi * si).relu() for yi, si in zip(targets, s, strict=True)]
     # Left-to-right binary sums, not the fused Value.sum (an exactly rounded fsum): this keeps the
-    # notebook's rounding, so a training run matches micrograd 0.1.0's bit for bit; it costs ~2%.
+    # notebook's rounding, so a training run matches micrograd 0.1.0's bit for bit.
     data_loss: Value = sum(margins, Value(0)) * (1.0 / len(margins))
     weights = list(params)
     if not weights:
         return data_loss
-    reg_loss: Value = alpha * sum((p * p for p in weights), Value(0))
+    # The notebook's sum(p * p) as one fused neuron whose weights and inputs are both the
+    # parameters: the same products added in the same order from 0, and the same two
+    # `p.grad += g * p` per parameter on the way back, with one node instead of two per parameter.
+    reg_loss: Value = alpha * Value.linear(weights, weights)
     return data_loss + reg_loss
 
 
