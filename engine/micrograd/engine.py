@@ -136,7 +136,8 @@ class Value:
     """A scalar in a computation graph: its ``data``, its ``grad``, and how it was made."""
 
     __slots__ = (
-        "__weakref__", "_aux", "_backward", "_fanin", "_kids", "_op", "_row", "data", "grad"
+        "__weakref__", "_aux", "_backward", "_fanin", "_kids", "_mark", "_op", "_row", "data",
+        "grad",
     )  # fmt: skip
 
     data: float
@@ -150,6 +151,7 @@ class Value:
     # walks every tuple a node holds) and lets the backward pass walk them once. None otherwise.
     _fanin: _Fanin | None
     _row: int  # set only on fused neurons: the row's offset in `_fanin.params`
+    _mark: object  # the token of the last backward pass that reached this node (a cheap "seen")
     _aux: float  # set only by `x ** c`: the exponent
 
     def __init__(self, data: Number) -> None:
@@ -162,7 +164,7 @@ class Value:
         self.data = data
         self.grad = 0.0
         self._kids = ()
-        self._fanin = None
+        self._fanin = self._mark = None
         self._op = ""
         self._backward = None
 
@@ -428,8 +430,8 @@ class Value:
         xdata = [x.data for x in xs]
         relu = activation == "relu"
         tanh = activation == "tanh"
-        fanin = _Fanin(xs)
         params: list[Value] = []  # (b, *row) of each row in turn: the fan-in's parameters
+        fanin = _Fanin(xs, params)
         outs = []
         offset = 0  # where the next row starts in `params`
         for row, b in zip(weights, bs, strict=True):
@@ -442,7 +444,8 @@ class Value:
                 )
             z = b.data
             try:
-                for w, x in zip(row, xdata):
+                # (lengths checked above; a zip(strict=...) keyword costs ~90 ns a call)
+                for w, x in zip(row, xdata):  # noqa: B905
                     z += w.data * x
             except AttributeError:
                 raise _not_a_value(row) from None
@@ -455,6 +458,7 @@ class Value:
             out.grad = 0.0
             out._kids = ()
             out._fanin = fanin
+            out._mark = None
             out._row = offset
             out._op = op
             out._backward = rule
@@ -462,19 +466,28 @@ class Value:
             params.append(b)
             params += row
             offset += n + 1
-        fanin.params = tuple(params)
         return outs
 
     # The three rules below differ only in the activation's derivative; the loop that pushes the
     # gradient to the weights and inputs is written out in each because a call per neuron costs
     # as much as a sixth of the rule.
+    #
+    # A zero gradient pushes nothing: adding 0 * finite (a signed zero) leaves a gradient as it
+    # was, and a finite output proves every operand finite (an inf or nan operand makes the
+    # pre-activation inf or nan; operands are not to be changed between the forward and the
+    # backward pass, which torch refuses too). The one difference is the sign of a zero: a leaf
+    # whose grad was set to -0.0 by hand keeps it where -0.0 + 0.0 would give +0.0; every sum a
+    # pass starts is +0.0 and never becomes -0.0. After the first few steps of the demo ~70% of
+    # the samples are outside the SVM margin and send back zeros: this skips most of the pass.
 
     def _backward_linear(self) -> None:
         g = self.grad
+        if g == 0.0 and -_INF < self.data < _INF:
+            return
         fanin: _Fanin = self._fanin  # type: ignore[assignment]  # set on every fused neuron
         params = islice(fanin.params, self._row, None)
         next(params).grad += g  # the bias, then the weights (zip stops at the last input)
-        for w, x in zip(params, fanin.xs):
+        for w, x in zip(params, fanin.xs):  # noqa: B905  (stops after the last input)
             w.grad += g * x.data
             x.grad += g * w.data
 
@@ -482,20 +495,23 @@ class Value:
         if self.data <= 0.0:  # torch's threshold_backward: a dead neuron passes nothing back
             return
         g = self.grad
+        if g == 0.0 and self.data < _INF:
+            return
         fanin: _Fanin = self._fanin  # type: ignore[assignment]  # set on every fused neuron
         params = islice(fanin.params, self._row, None)
         next(params).grad += g  # the bias, then the weights (zip stops at the last input)
-        for w, x in zip(params, fanin.xs):
+        for w, x in zip(params, fanin.xs):  # noqa: B905  (stops after the last input)
             w.grad += g * x.data
             x.grad += g * w.data
 
     def _backward_linear_tanh(self) -> None:
+        # (No zero shortcut: tanh's output is finite even where its operands are not.)
         t = self.data
         g = self.grad * ((1.0 - t) * (1.0 + t))  # as in _backward_tanh
         fanin: _Fanin = self._fanin  # type: ignore[assignment]  # set on every fused neuron
         params = islice(fanin.params, self._row, None)
         next(params).grad += g  # the bias, then the weights (zip stops at the last input)
-        for w, x in zip(params, fanin.xs):
+        for w, x in zip(params, fanin.xs):  # noqa: B905  (stops after the last input)
             w.grad += g * x.data
             x.grad += g * w.data
 
@@ -506,14 +522,12 @@ class Value:
         if self._backward is None:  # a leaf is its own gradient
             self.grad += 1.0
             return
-        order, carried = _topological_order(self)
+        order, carried = _topological_order(self)  # (it also zeroes the interior gradients)
         # Intermediate gradients belong to one pass; only leaves accumulate across passes. Like
         # torch, a leaf that already holds a gradient gets this pass's total added to it once.
         held = [(leaf, leaf.grad) for leaf in carried]
         for leaf in carried:
             leaf.grad = 0.0
-        for node in order:
-            node.grad = 0.0
         self.grad = 1.0
         for node in reversed(order):
             node._backward(node)  # type: ignore[misc]  # only non-leaves are in `order`
@@ -535,17 +549,21 @@ class _Fanin:
 
     The backward pass walks a fan-in once, with the first of its neurons it reaches, instead of
     walking every weight and input again for each neuron (~64,000 edges a step in the demo, most
-    of them leaves); and equal parameter tuples (the same layer, sample after sample) once a pass.
+    of them leaves); and equal parameter lists (the same layer, sample after sample) once a pass.
     """
 
-    __slots__ = ("params", "xs")
+    __slots__ = ("mark", "params", "xs")
 
-    params: tuple[Value, ...]  # (b, *row) of each row in turn
+    # (b, *row) of each row in turn. A list, filled by `linear_layer` and never changed after it
+    # returns; only its Values are shared (a tuple would be one more copy a layer call).
+    params: list[Value]
     xs: tuple[Value, ...]  # the inputs, shared by every row
+    mark: object  # the token of the last backward pass that walked this fan-in
 
-    def __init__(self, xs: tuple[Value, ...]) -> None:
+    def __init__(self, xs: tuple[Value, ...], params: list[Value]) -> None:
         self.xs = xs
-        self.params = ()
+        self.params = params
+        self.mark = None
 
     def operands(self, row: int) -> tuple[Value, ...]:
         """The operands of the neuron whose row starts at offset ``row``: b, weights, inputs."""
@@ -559,7 +577,7 @@ def _node(data: float, prev: tuple[Value, ...], op: str, rule: Rule) -> Value:
     out.data = data
     out.grad = 0.0
     out._kids = prev
-    out._fanin = None
+    out._fanin = out._mark = None
     out._op = op
     out._backward = rule
     return out
@@ -573,11 +591,16 @@ def _operand(x: object) -> Value | None:
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             return None
         x = _to_float(x, "an operand")
-    leaf = _new_value(Value)  # Value(x) without re-checking x
+    return _constant(x)
+
+
+def _constant(x: float) -> Value:
+    """``Value(x)`` for a float ``x``, without re-checking it."""
+    leaf = _new_value(Value)
     leaf.data = x
     leaf.grad = 0.0
     leaf._kids = ()
-    leaf._fanin = None
+    leaf._fanin = leaf._mark = None
     leaf._op = ""
     leaf._backward = None
     return leaf
@@ -594,9 +617,16 @@ def _operand_or_raise(x: object, role: str) -> Value:
 def _values(items: Iterable[Value | Number], role: str) -> tuple[Value, ...]:
     """``items`` as a tuple of Values (numbers become constant leaves); ``TypeError`` otherwise."""
     values = tuple(items)
-    if set(map(type, values)) <= {Value}:  # the common case, checked at C speed
+    types = set(map(type, values))  # the common cases are checked at C speed
+    if types <= _JUST_VALUES:
         return values  # type: ignore[return-value]  # every item's type is Value
-    return tuple(_operand_or_raise(v, role) for v in values)
+    if types <= _JUST_FLOATS:  # e.g. a data row fed to a network
+        return tuple(map(_constant, values))  # type: ignore[arg-type]  # every item is a float
+    return tuple([_operand_or_raise(v, role) for v in values])
+
+
+_JUST_VALUES = frozenset({Value})
+_JUST_FLOATS = frozenset({float})
 
 
 def _not_a_value(row: Iterable[object]) -> TypeError:
@@ -610,27 +640,37 @@ def _not_a_value(row: Iterable[object]) -> TypeError:
 
 def _topological_order(root: Value) -> tuple[list[Value], set[Value]]:
     """Interior nodes reachable from ``root``, children before parents, and the leaves that
-    already hold a gradient. Iterative (no recursion limit); each node is visited once.
+    already hold a gradient. Iterative (no recursion limit); each node is visited once, and its
+    gradient zeroed on the way (a pass's intermediate gradients start from 0).
 
-    Other leaves are left out: they have no rule to run, and skipping them saves set look-ups.
-    A fused neuron's operands are walked once per fan-in, its parameters once per pass (see
-    ``_Fanin``); a fused neuron whose fan-in was walked with a sibling is ready at once.
+    Other leaves are left out: they have no rule to run. A node counts as visited when it holds
+    this pass's token (cheaper than a set). A fused neuron's operands are walked once per fan-in,
+    its parameters once per pass (see ``_Fanin``): a fused neuron whose fan-in was walked with a
+    sibling is ready at once.
     """
+    token = object()
     order: list[Value] = []
     carried: set[Value] = set()
-    seen = {root}
-    walked: set[object] = set()  # fan-ins and parameter tuples walked in this pass
-    stack = [(root, _operands_to_walk(root, walked))]
+    walked: dict[Value, list[list[Value]]] = {}  # parameter lists walked, by their first Value
+    root._mark = token
+    root.grad = 0.0
+    fanin = root._fanin
+    stack = [(root, iter(root._kids) if fanin is None else _fanin_operands(fanin, token, walked))]
     while stack:
         node, children = stack[-1]
         for child in children:
             if child._backward is not None:
-                if child not in seen:
-                    seen.add(child)
-                    if child._fanin in walked:  # a fused neuron whose operands are all done
+                if child._mark is not token:
+                    child._mark = token
+                    child.grad = 0.0
+                    fanin = child._fanin
+                    if fanin is None:
+                        stack.append((child, iter(child._kids)))
+                    elif fanin.mark is token:  # a sibling's walk has been through its operands
                         order.append(child)
                         continue
-                    stack.append((child, _operands_to_walk(child, walked)))
+                    else:
+                        stack.append((child, _fanin_operands(fanin, token, walked)))
                     break
             elif child.grad:
                 carried.add(child)
@@ -640,16 +680,23 @@ def _topological_order(root: Value) -> tuple[list[Value], set[Value]]:
     return order, carried
 
 
-def _operands_to_walk(node: Value, walked: set[object]) -> Iterator[Value]:
-    """The operands the walk must visit for ``node``: all of them, or its fan-in's new ones."""
-    fanin = node._fanin
-    if fanin is None:
-        return iter(node._kids)
-    walked.add(fanin)
-    if fanin.params in walked:  # equal tuples hold the same Values: walked with another sample
+def _fanin_operands(
+    fanin: _Fanin, token: object, walked: dict[Value, list[list[Value]]]
+) -> Iterator[Value]:
+    """The operands of a fan-in the walk must visit, marking it walked: new parameters, inputs."""
+    fanin.mark = token
+    params = fanin.params
+    # Equal parameter lists (the same layer, sample after sample) hold the same Values: walk them
+    # once. Found by their first Value, then compared item by item by identity (list ==), which
+    # is cheaper than hashing a whole list of a few hundred Values as a set of tuples would.
+    same_first = walked.get(params[0])  # (a fan-in with neurons has parameters)
+    if same_first is None:
+        walked[params[0]] = [params]
+    elif params in same_first:
         return iter(fanin.xs)
-    walked.add(fanin.params)
-    return chain(fanin.params, fanin.xs)
+    else:
+        same_first.append(params)
+    return chain(params, fanin.xs)
 
 
 # activation name -> (op label, derivative rule)
