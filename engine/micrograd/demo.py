@@ -8,7 +8,6 @@ learning rate decaying linearly from 1.0 towards 0.1.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -175,6 +174,8 @@ def _import_pyplot() -> Any:
 
 def _positive_int(text: str) -> int:
     """Parse a command-line integer >= 1."""
+    import argparse  # (here and in main: `train` alone does not pay for importing argparse)
+
     try:
         value = int(text)
     except ValueError:
@@ -186,6 +187,8 @@ def _positive_int(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo from the command line; return the process exit code."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="python -m micrograd",
         description="Train micrograd's demo MLP on the two-moons dataset (demo.ipynb's run).",
