@@ -335,7 +335,7 @@ def _ratio(x: float) -> str:
 
 
 def _mir(x: float) -> str:
-    return f"{x / 1e6:.1f}M"
+    return f"{x / 1e6:.2f}M"
 
 
 def speed_table(results: Results, steps: int, ir_steps: int, with_ir: bool) -> str:
@@ -390,7 +390,9 @@ def _mib(kib: float) -> float:
     return kib / 1024.0
 
 
-def verdicts(results: Results, with_ir: bool) -> list[tuple[bool, str]]:
+def verdicts(
+    results: Results, with_ir: bool, timing_steps: int, ir_steps: int
+) -> list[tuple[bool, str]]:
     """Each target with whether it was met and a one-line account."""
     ref = results.trajectory[OLD]
     worst = max(max_rel_diff(results.trajectory[k]["losses"], ref["losses"]) for k in OURS)
@@ -405,9 +407,9 @@ def verdicts(results: Results, with_ir: bool) -> list[tuple[bool, str]]:
                 f"(one run each; target {SPEED_TARGET:.0f}x)",
             )
         )
-    measures = [("CPU time", results.cpu_per_step)]
+    measures = [(f"CPU time ({timing_steps}-step runs)", results.cpu_per_step)]
     if with_ir:
-        measures.append(("instruction count", results.ir_per_step))
+        measures.append((f"instruction count ({ir_steps}-step runs)", results.ir_per_step))
     for name, figures in measures:
         for key in OURS:
             ratios = Spread.of(results.ratios(figures, key))
@@ -513,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print()
     print(text)
-    checks = verdicts(results, with_ir)
+    checks = verdicts(results, with_ir, args.timing_steps, args.ir_steps)
     print()
     for ok, message in checks:
         print(f"{'ok  ' if ok else 'MISS'} {message}")
