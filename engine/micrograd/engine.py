@@ -687,8 +687,9 @@ def _fanin_operands(
     fanin.mark = token
     params = fanin.params
     # Equal parameter lists (the same layer, sample after sample) hold the same Values: walk them
-    # once. Found by their first Value, then compared item by item by identity (list ==), which
-    # is cheaper than hashing a whole list of a few hundred Values as a set of tuples would.
+    # once. Found by their first Value, then compared item by item (list ==, which takes the same
+    # object as equal without calling __eq__; Value defines none, so this is identity), which is
+    # cheaper than hashing a whole list of a few hundred Values as a set of tuples would.
     same_first = walked.get(params[0])  # (a fan-in with neurons has parameters)
     if same_first is None:
         walked[params[0]] = [params]
