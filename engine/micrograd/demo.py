@@ -8,7 +8,6 @@ learning rate decaying linearly from 1.0 towards 0.1.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -96,8 +95,14 @@ def train(
         run.accuracies.append(acc)
         if log_every > 0 and (k % log_every == 0 or k == steps - 1):
             log(f"step {k:3d}  loss {total_loss.data:.6f}  accuracy {acc * 100:5.1f}%")
-    run.final_accuracy = accuracy(_scores(model, X), y)
+    run.final_accuracy = _float_accuracy(model, X, y)
     return run
+
+
+def _float_accuracy(model: MLP, X: Sequence[Sequence[float]], y: Sequence[int]) -> float:
+    """``accuracy(_scores(model, X), y)`` computed on plain floats: no graph to build and free."""
+    hits = sum((yi > 0) == (predict(model, row) > 0) for row, yi in zip(X, y, strict=True))
+    return hits / len(X)
 
 
 def predict(model: MLP, x: Sequence[float]) -> float:
@@ -110,7 +115,7 @@ def predict(model: MLP, x: Sequence[float]) -> float:
             for w, xi in zip(n.w, values, strict=True):
                 act += w.data * xi
             if n.activation == "relu":
-                act = act if act > 0.0 else 0.0
+                act = 0.0 if act < 0.0 else act  # as Value.relu: -0.0 and nan stay
             elif n.activation == "tanh":
                 act = math.tanh(act)
             outs.append(act)
@@ -169,6 +174,8 @@ def _import_pyplot() -> Any:
 
 def _positive_int(text: str) -> int:
     """Parse a command-line integer >= 1."""
+    import argparse  # (here and in main: `train` alone does not pay for importing argparse)
+
     try:
         value = int(text)
     except ValueError:
@@ -180,6 +187,8 @@ def _positive_int(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo from the command line; return the process exit code."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="python -m micrograd",
         description="Train micrograd's demo MLP on the two-moons dataset (demo.ipynb's run).",

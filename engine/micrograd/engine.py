@@ -19,29 +19,13 @@ Numerics follow IEEE 754 like torch: no op raises ``OverflowError``, ``ZeroDivis
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Callable, Iterable, Sequence
-from functools import reduce
-from operator import add, attrgetter, mul
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain, islice
 
 Number = int | float
 Rule = Callable[["Value"], None]
 
 __all__ = ["Number", "Value"]
-
-_data = attrgetter("data")
-
-# A neuron adds its terms left to right from the bias, as micrograd 0.1.0 does, so the same weights
-# give the same numbers on every Python. From 3.12 on, sum() of floats is compensated (it rounds
-# differently), so there the slower reduce takes its place.
-_sum_left_to_right: Callable[[Iterable[float], float], float]
-if sys.version_info >= (3, 12):
-
-    def _sum_left_to_right(terms: Iterable[float], start: float) -> float:
-        return reduce(add, terms, start)
-
-else:
-    _sum_left_to_right = sum
 
 _INF = math.inf
 _NAN = math.nan
@@ -133,6 +117,11 @@ def _sqrt(x: float) -> float:
     return math.sqrt(x) if x >= 0.0 or x != x else _NAN
 
 
+def _relu(x: float) -> float:
+    """``max(x, 0)`` as torch's clamp computes it: -0.0 and nan stay as they are."""
+    return 0.0 if x < 0.0 else x
+
+
 def _sigmoid(x: float) -> float:
     """torch's ``1 / (1 + exp(-x))``; exp overflowing to inf makes it 0, never nan."""
     return 1.0 / (1.0 + _exp(-x))
@@ -146,24 +135,46 @@ def _sigmoid(x: float) -> float:
 class Value:
     """A scalar in a computation graph: its ``data``, its ``grad``, and how it was made."""
 
-    __slots__ = ("__weakref__", "_aux", "_backward", "_op", "_prev", "data", "grad")
+    __slots__ = (
+        "__weakref__", "_aux", "_backward", "_fanin", "_kids", "_mark", "_op", "_row", "data",
+        "grad",
+    )  # fmt: skip
 
     data: float
     grad: float
-    _prev: tuple[Value, ...]
-    _op: str
-    _backward: Rule | None
-    _aux: float
+    _op: str  # what made this node ("+", "relu(linear)", ...); "" for a leaf
+    _backward: Rule | None  # the derivative rule; None for a leaf
+    _kids: tuple[Value, ...]  # the operands, in order (see `_prev`); () for a leaf, a fused neuron
+    # A fused neuron stores no operand tuple of its own: its bias and weights are row `_row` of
+    # the parameters of the `_Fanin` it shares with the other neurons of its layer call, its
+    # inputs are that fan-in's inputs. Sharing them keeps the neuron small (the garbage collector
+    # walks every tuple a node holds) and lets the backward pass walk them once. None otherwise.
+    _fanin: _Fanin | None
+    _row: int  # set only on fused neurons: the row's offset in `_fanin.params`
+    _mark: object  # the token of the last backward pass that reached this node (a cheap "seen")
+    _aux: float  # set only by `x ** c`: the exponent
 
     def __init__(self, data: Number) -> None:
-        if isinstance(data, Value):
-            raise TypeError(f"Value(data) needs a number, got the Value {data!r}; use it directly")
-        self.data = _to_float(data, "Value(data)")
+        if type(data) is not float:  # the common case skips the checks
+            if isinstance(data, Value):
+                raise TypeError(
+                    f"Value(data) needs a number, got the Value {data!r}; use it directly"
+                )
+            data = _to_float(data, "Value(data)")
+        self.data = data
         self.grad = 0.0
-        self._prev = ()
+        self._kids = ()
+        self._fanin = self._mark = None
         self._op = ""
         self._backward = None
-        self._aux = 0.0
+
+    @property
+    def _prev(self) -> tuple[Value, ...]:
+        """The operands in order (a fused neuron's: its bias, its weights, its inputs)."""
+        fanin = self._fanin
+        if fanin is None:
+            return self._kids
+        return fanin.operands(self._row)
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
@@ -183,7 +194,7 @@ class Value:
         return _node(o.data + self.data, (o, self), "+", Value._backward_add)
 
     def _backward_add(self) -> None:
-        a, b = self._prev
+        a, b = self._kids
         a.grad += self.grad
         b.grad += self.grad
 
@@ -200,7 +211,7 @@ class Value:
         return _node(o.data - self.data, (o, self), "-", Value._backward_sub)
 
     def _backward_sub(self) -> None:
-        a, b = self._prev
+        a, b = self._kids
         a.grad += self.grad
         b.grad += -self.grad
 
@@ -217,7 +228,7 @@ class Value:
         return _node(o.data * self.data, (o, self), "*", Value._backward_mul)
 
     def _backward_mul(self) -> None:
-        a, b = self._prev
+        a, b = self._kids
         g = self.grad
         a.grad += g * b.data
         b.grad += g * a.data
@@ -229,7 +240,7 @@ class Value:
         return _node(_div(self.data, o.data), (self, o), "/", Value._backward_div)
 
     def _backward_div(self) -> None:
-        a, b = self._prev
+        a, b = self._kids
         g = self.grad
         a.grad += _div(g, b.data)
         b.grad += -g * _div(_div(a.data, b.data), b.data)
@@ -246,13 +257,13 @@ class Value:
         return _node(_div(1.0, self.data), (self,), "reciprocal", Value._backward_reciprocal)
 
     def _backward_reciprocal(self) -> None:
-        self._prev[0].grad += -self.grad * (self.data * self.data)
+        self._kids[0].grad += -self.grad * (self.data * self.data)
 
     def __neg__(self) -> Value:
         return _node(-self.data, (self,), "neg", Value._backward_neg)
 
     def _backward_neg(self) -> None:
-        self._prev[0].grad += -self.grad
+        self._kids[0].grad += -self.grad
 
     def __pos__(self) -> Value:
         return self
@@ -274,7 +285,7 @@ class Value:
         return _node(_pow(o.data, self.data), (o, self), "**", Value._backward_pow)
 
     def _backward_pow(self) -> None:
-        a, b = self._prev
+        a, b = self._kids
         g = self.grad
         if b.data != 0.0:
             a.grad += g * (b.data * _pow(a.data, b.data - 1.0))
@@ -284,7 +295,7 @@ class Value:
     def _backward_pow_scalar(self) -> None:
         e = self._aux
         if e != 0.0:  # torch: the derivative of x ** 0 is 0 everywhere, 0 ** -1 included
-            x = self._prev[0]
+            x = self._kids[0]
             x.grad += self.grad * (e * _pow_scalar(x.data, e - 1.0))
 
     # --- functions: each, then its derivative rule -----------------------------------------------
@@ -294,14 +305,14 @@ class Value:
         return _node(_exp(self.data), (self,), "exp", Value._backward_exp)
 
     def _backward_exp(self) -> None:
-        self._prev[0].grad += self.grad * self.data
+        self._kids[0].grad += self.grad * self.data
 
     def log(self) -> Value:
         """The natural logarithm; -inf at 0 and nan below, like torch."""
         return _node(_log(self.data), (self,), "log", Value._backward_log)
 
     def _backward_log(self) -> None:
-        x = self._prev[0]
+        x = self._kids[0]
         x.grad += _div(self.grad, x.data)
 
     def tanh(self) -> Value:
@@ -311,7 +322,7 @@ class Value:
     def _backward_tanh(self) -> None:
         t = self.data
         # (1 - t)(1 + t), not 1 - t*t: exact where |t| is near 1 (torch gets there with an fma).
-        self._prev[0].grad += self.grad * ((1.0 - t) * (1.0 + t))
+        self._kids[0].grad += self.grad * ((1.0 - t) * (1.0 + t))
 
     def relu(self) -> Value:
         """``max(self, 0)``; its derivative at 0 is 0, as in torch."""
@@ -319,7 +330,7 @@ class Value:
 
     def _backward_relu(self) -> None:
         if not self.data <= 0.0:  # torch's threshold_backward: no gradient where the result is <= 0
-            self._prev[0].grad += self.grad
+            self._kids[0].grad += self.grad
 
     def sigmoid(self) -> Value:
         """The logistic function ``1 / (1 + exp(-self))``."""
@@ -327,14 +338,14 @@ class Value:
 
     def _backward_sigmoid(self) -> None:
         y = self.data
-        self._prev[0].grad += self.grad * (1.0 - y) * y
+        self._kids[0].grad += self.grad * (1.0 - y) * y
 
     def sin(self) -> Value:
         """The sine; nan at +-inf, like torch."""
         return _node(_sin(self.data), (self,), "sin", Value._backward_sin)
 
     def _backward_sin(self) -> None:
-        x = self._prev[0]
+        x = self._kids[0]
         x.grad += self.grad * _cos(x.data)
 
     def cos(self) -> Value:
@@ -342,7 +353,7 @@ class Value:
         return _node(_cos(self.data), (self,), "cos", Value._backward_cos)
 
     def _backward_cos(self) -> None:
-        x = self._prev[0]
+        x = self._kids[0]
         x.grad += self.grad * -_sin(x.data)
 
     def sqrt(self) -> Value:
@@ -350,7 +361,7 @@ class Value:
         return _node(_sqrt(self.data), (self,), "sqrt", Value._backward_sqrt)
 
     def _backward_sqrt(self) -> None:
-        self._prev[0].grad += _div(self.grad, 2.0 * self.data)  # torch: grad / (2 * result)
+        self._kids[0].grad += _div(self.grad, 2.0 * self.data)  # torch: grad / (2 * result)
 
     def abs(self) -> Value:
         """The absolute value; its derivative at 0 is 0, as in torch."""
@@ -359,7 +370,7 @@ class Value:
     __abs__ = abs
 
     def _backward_abs(self) -> None:
-        x = self._prev[0]
+        x = self._kids[0]
         # torch: grad * sgn(x), where sgn(0) and sgn(nan) are 0 (a product: inf * 0 is nan)
         x.grad += self.grad * (1.0 if x.data > 0.0 else -1.0 if x.data < 0.0 else 0.0)
 
@@ -373,7 +384,7 @@ class Value:
 
     def _backward_sum(self) -> None:
         g = self.grad
-        for child in self._prev:
+        for child in self._kids:
             child.grad += g
 
     @staticmethod
@@ -403,7 +414,7 @@ class Value:
     ) -> list[Value]:
         """One ``Value.linear`` node per row of ``weights``, sharing the work on ``inputs``."""
         try:
-            op, act, rule = _ACTIVATIONS[activation]
+            op, rule = _ACTIVATIONS[activation]
         except (KeyError, TypeError):
             raise ValueError(
                 f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
@@ -416,49 +427,91 @@ class Value:
         xs = _values(inputs, "Value.linear_layer(inputs)")
         bs = _values(biases, "Value.linear_layer(biases)")
         n = len(xs)
-        xdata = list(map(_data, xs))
+        xdata = [x.data for x in xs]
+        relu = activation == "relu"
+        tanh = activation == "tanh"
+        params: list[Value] = []  # (b, *row) of each row in turn: the fan-in's parameters
+        fanin = _Fanin(xs, params)
         outs = []
+        offset = 0  # where the next row starts in `params`
         for row, b in zip(weights, bs, strict=True):
+            # Left to right from the bias, as micrograd 0.1.0 adds (sum() rounds differently
+            # from 3.12 on); a plain loop is also faster than sum(map(...)) on CPython 3.11+.
             if len(row) != n:
                 raise ValueError(
                     f"Value.linear_layer needs as many inputs as weights in each row, got "
                     f"{n} inputs for a row of {len(row)} weights"
                 )
-            try:  # reading `data` through Value's own slot checks every weight's type at C speed
-                z = _sum_left_to_right(map(mul, map(_value_data, row), xdata), b.data)
-            except TypeError:
-                culprit = next(w for w in row if not isinstance(w, Value))
-                raise TypeError(
-                    f"Value.linear_layer(weights) must hold Values, got {culprit!r} of type "
-                    f"{type(culprit).__name__}"
-                ) from None
+            z = b.data
+            try:
+                # (lengths checked above; a zip(strict=...) keyword costs ~90 ns a call)
+                for w, x in zip(row, xdata):  # noqa: B905
+                    z += w.data * x
+            except AttributeError:
+                raise _not_a_value(row) from None
+            if relu:
+                z = 0.0 if z < 0.0 else z  # torch's clamp keeps -0.0 and nan as they are
+            elif tanh:
+                z = math.tanh(z)
             out = _new_value(Value)  # _node(...) inlined: this loop is the demo's hottest
-            out.data = z if act is None else act(z)
+            out.data = z
             out.grad = 0.0
-            out._prev = (b, *row, *xs)
+            out._kids = ()
+            out._fanin = fanin
+            out._mark = None
+            out._row = offset
             out._op = op
             out._backward = rule
-            out._aux = 0.0
             outs.append(out)
+            params.append(b)
+            params += row
+            offset += n + 1
         return outs
 
+    # The three rules below differ only in the activation's derivative; the loop that pushes the
+    # gradient to the weights and inputs is written out in each because a call per neuron costs
+    # as much as a sixth of the rule.
+    #
+    # A zero gradient pushes nothing: adding 0 * finite (a signed zero) leaves a gradient as it
+    # was, and a finite output proves every operand finite (an inf or nan operand makes the
+    # pre-activation inf or nan; operands are not to be changed between the forward and the
+    # backward pass, which torch refuses too). The one difference is the sign of a zero: a leaf
+    # whose grad was set to -0.0 by hand keeps it where -0.0 + 0.0 would give +0.0; every sum a
+    # pass starts is +0.0 and never becomes -0.0. After the first few steps of the demo ~70% of
+    # the samples are outside the SVM margin and send back zeros: this skips most of the pass.
+
     def _backward_linear(self) -> None:
-        self._push_linear(self.grad)
+        g = self.grad
+        if g == 0.0 and -_INF < self.data < _INF:
+            return
+        fanin: _Fanin = self._fanin  # type: ignore[assignment]  # set on every fused neuron
+        params = islice(fanin.params, self._row, None)
+        next(params).grad += g  # the bias, then the weights (zip stops at the last input)
+        for w, x in zip(params, fanin.xs):  # noqa: B905  (stops after the last input)
+            w.grad += g * x.data
+            x.grad += g * w.data
 
     def _backward_linear_relu(self) -> None:
-        if not self.data <= 0.0:  # a dead neuron passes nothing back, as relu alone would
-            self._push_linear(self.grad)
+        if self.data <= 0.0:  # torch's threshold_backward: a dead neuron passes nothing back
+            return
+        g = self.grad
+        if g == 0.0 and self.data < _INF:
+            return
+        fanin: _Fanin = self._fanin  # type: ignore[assignment]  # set on every fused neuron
+        params = islice(fanin.params, self._row, None)
+        next(params).grad += g  # the bias, then the weights (zip stops at the last input)
+        for w, x in zip(params, fanin.xs):  # noqa: B905  (stops after the last input)
+            w.grad += g * x.data
+            x.grad += g * w.data
 
     def _backward_linear_tanh(self) -> None:
+        # (No zero shortcut: tanh's output is finite even where its operands are not.)
         t = self.data
-        self._push_linear(self.grad * ((1.0 - t) * (1.0 + t)))
-
-    def _push_linear(self, g: float) -> None:
-        """The derivative of ``b + sum(w * x)``, given d(loss)/d(b + sum(w * x)) = ``g``."""
-        prev = self._prev
-        n = (len(prev) - 1) // 2
-        prev[0].grad += g
-        for w, x in zip(prev[1 : n + 1], prev[n + 1 :], strict=True):
+        g = self.grad * ((1.0 - t) * (1.0 + t))  # as in _backward_tanh
+        fanin: _Fanin = self._fanin  # type: ignore[assignment]  # set on every fused neuron
+        params = islice(fanin.params, self._row, None)
+        next(params).grad += g  # the bias, then the weights (zip stops at the last input)
+        for w, x in zip(params, fanin.xs):  # noqa: B905  (stops after the last input)
             w.grad += g * x.data
             x.grad += g * w.data
 
@@ -466,17 +519,15 @@ class Value:
 
     def backward(self) -> None:
         """Add d(self)/d(leaf) into every leaf's ``grad``, as torch does with retain_graph."""
-        if not self._prev:  # a leaf is its own gradient
+        if self._backward is None:  # a leaf is its own gradient
             self.grad += 1.0
             return
-        order, carried = _topological_order(self)
+        order, carried = _topological_order(self)  # (it also zeroes the interior gradients)
         # Intermediate gradients belong to one pass; only leaves accumulate across passes. Like
         # torch, a leaf that already holds a gradient gets this pass's total added to it once.
         held = [(leaf, leaf.grad) for leaf in carried]
         for leaf in carried:
             leaf.grad = 0.0
-        for node in order:
-            node.grad = 0.0
         self.grad = 1.0
         for node in reversed(order):
             node._backward(node)  # type: ignore[misc]  # only non-leaves are in `order`
@@ -492,8 +543,32 @@ class Value:
 
 _new_value = object.__new__
 
-# The `data` slot's own getter: like attrgetter("data"), but a TypeError for anything not a Value.
-_value_data: Callable[[Value], float] = Value.__dict__["data"].__get__
+
+class _Fanin:
+    """What the neurons of one ``linear_layer`` call share: their parameters and their inputs.
+
+    The backward pass walks a fan-in once, with the first of its neurons it reaches, instead of
+    walking every weight and input again for each neuron (~64,000 edges a step in the demo, most
+    of them leaves); and equal parameter lists (the same layer, sample after sample) once a pass.
+    """
+
+    __slots__ = ("mark", "params", "xs")
+
+    # (b, *row) of each row in turn. A list, filled by `linear_layer` and never changed after it
+    # returns; only its Values are shared (a tuple would be one more copy a layer call).
+    params: list[Value]
+    xs: tuple[Value, ...]  # the inputs, shared by every row
+    mark: object  # the token of the last backward pass that walked this fan-in
+
+    def __init__(self, xs: tuple[Value, ...], params: list[Value]) -> None:
+        self.xs = xs
+        self.params = params
+        self.mark = None
+
+    def operands(self, row: int) -> tuple[Value, ...]:
+        """The operands of the neuron whose row starts at offset ``row``: b, weights, inputs."""
+        n = len(self.xs)
+        return (*self.params[row : row + n + 1], *self.xs)
 
 
 def _node(data: float, prev: tuple[Value, ...], op: str, rule: Rule) -> Value:
@@ -501,10 +576,10 @@ def _node(data: float, prev: tuple[Value, ...], op: str, rule: Rule) -> Value:
     out = _new_value(Value)
     out.data = data
     out.grad = 0.0
-    out._prev = prev
+    out._kids = prev
+    out._fanin = out._mark = None
     out._op = op
     out._backward = rule
-    out._aux = 0.0
     return out
 
 
@@ -512,9 +587,23 @@ def _operand(x: object) -> Value | None:
     """``x`` as a Value (numbers become constant leaves), or None for anything else."""
     if isinstance(x, Value):
         return x
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return Value(x)
+    if type(x) is not float:
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            return None
+        x = _to_float(x, "an operand")
+    return _constant(x)
+
+
+def _constant(x: float) -> Value:
+    """``Value(x)`` for a float ``x``, without re-checking it."""
+    leaf = _new_value(Value)
+    leaf.data = x
+    leaf.grad = 0.0
+    leaf._kids = ()
+    leaf._fanin = leaf._mark = None
+    leaf._op = ""
+    leaf._backward = None
+    return leaf
 
 
 def _operand_or_raise(x: object, role: str) -> Value:
@@ -528,28 +617,60 @@ def _operand_or_raise(x: object, role: str) -> Value:
 def _values(items: Iterable[Value | Number], role: str) -> tuple[Value, ...]:
     """``items`` as a tuple of Values (numbers become constant leaves); ``TypeError`` otherwise."""
     values = tuple(items)
-    if set(map(type, values)) <= {Value}:  # the common case, checked at C speed
+    types = set(map(type, values))  # the common cases are checked at C speed
+    if types <= _JUST_VALUES:
         return values  # type: ignore[return-value]  # every item's type is Value
-    return tuple(_operand_or_raise(v, role) for v in values)
+    if types <= _JUST_FLOATS:  # e.g. a data row fed to a network
+        return tuple(map(_constant, values))  # type: ignore[arg-type]  # every item is a float
+    return tuple([_operand_or_raise(v, role) for v in values])
+
+
+_JUST_VALUES = frozenset({Value})
+_JUST_FLOATS = frozenset({float})
+
+
+def _not_a_value(row: Iterable[object]) -> TypeError:
+    """The error for a weight row holding something other than Values, naming the culprit."""
+    culprit = next(w for w in row if not isinstance(w, Value))
+    return TypeError(
+        f"Value.linear_layer(weights) must hold Values, got {culprit!r} of type "
+        f"{type(culprit).__name__}"
+    )
 
 
 def _topological_order(root: Value) -> tuple[list[Value], set[Value]]:
     """Interior nodes reachable from ``root``, children before parents, and the leaves that
-    already hold a gradient. Iterative (no recursion limit); each node is visited once.
+    already hold a gradient. Iterative (no recursion limit); each node is visited once, and its
+    gradient zeroed on the way (a pass's intermediate gradients start from 0).
 
-    Other leaves are left out: they have no rule to run, and skipping them saves set look-ups.
+    Other leaves are left out: they have no rule to run. A node counts as visited when it holds
+    this pass's token (cheaper than a set). A fused neuron's operands are walked once per fan-in,
+    its parameters once per pass (see ``_Fanin``): a fused neuron whose fan-in was walked with a
+    sibling is ready at once.
     """
+    token = object()
     order: list[Value] = []
     carried: set[Value] = set()
-    seen = {root}
-    stack = [(root, iter(root._prev))]
+    walked: dict[Value, list[list[Value]]] = {}  # parameter lists walked, by their first Value
+    root._mark = token
+    root.grad = 0.0
+    fanin = root._fanin
+    stack = [(root, iter(root._kids) if fanin is None else _fanin_operands(fanin, token, walked))]
     while stack:
         node, children = stack[-1]
         for child in children:
-            if child._prev:
-                if child not in seen:
-                    seen.add(child)
-                    stack.append((child, iter(child._prev)))
+            if child._backward is not None:
+                if child._mark is not token:
+                    child._mark = token
+                    child.grad = 0.0
+                    fanin = child._fanin
+                    if fanin is None:
+                        stack.append((child, iter(child._kids)))
+                    elif fanin.mark is token:  # a sibling's walk has been through its operands
+                        order.append(child)
+                        continue
+                    else:
+                        stack.append((child, _fanin_operands(fanin, token, walked)))
                     break
             elif child.grad:
                 carried.add(child)
@@ -559,13 +680,29 @@ def _topological_order(root: Value) -> tuple[list[Value], set[Value]]:
     return order, carried
 
 
-def _relu(x: float) -> float:
-    return 0.0 if x < 0.0 else x  # torch's clamp keeps -0.0 and nan as they are
+def _fanin_operands(
+    fanin: _Fanin, token: object, walked: dict[Value, list[list[Value]]]
+) -> Iterator[Value]:
+    """The operands of a fan-in the walk must visit, marking it walked: new parameters, inputs."""
+    fanin.mark = token
+    params = fanin.params
+    # Equal parameter lists (the same layer, sample after sample) hold the same Values: walk them
+    # once. Found by their first Value, then compared item by item (list ==, which takes the same
+    # object as equal without calling __eq__; Value defines none, so this is identity), which is
+    # cheaper than hashing a whole list of a few hundred Values as a set of tuples would.
+    same_first = walked.get(params[0])  # (a fan-in with neurons has parameters)
+    if same_first is None:
+        walked[params[0]] = [params]
+    elif params in same_first:
+        return iter(fanin.xs)
+    else:
+        same_first.append(params)
+    return chain(params, fanin.xs)
 
 
-# activation name -> (op label, forward function applied to the pre-activation, derivative rule)
-_ACTIVATIONS: dict[str, tuple[str, Callable[[float], float] | None, Rule]] = {
-    "linear": ("linear", None, Value._backward_linear),
-    "relu": ("relu(linear)", _relu, Value._backward_linear_relu),
-    "tanh": ("tanh(linear)", math.tanh, Value._backward_linear_tanh),
+# activation name -> (op label, derivative rule)
+_ACTIVATIONS: dict[str, tuple[str, Rule]] = {
+    "linear": ("linear", Value._backward_linear),
+    "relu": ("relu(linear)", Value._backward_linear_relu),
+    "tanh": ("tanh(linear)", Value._backward_linear_tanh),
 }

@@ -170,19 +170,24 @@ class Layer(Module):
 
     def __call__(self, x: Scalar | Sequence[Scalar]) -> Value | list[Value]:
         """Return the layer's outputs: one Value for a one-neuron layer, else a list of Values."""
-        xs = _as_inputs(x)
-        nin = len(self.neurons[0].w)
+        out = self._forward(_as_inputs(x))
+        return out[0] if len(out) == 1 else out
+
+    def _forward(self, xs: Sequence[Scalar]) -> list[Value]:
+        """The outputs as a list, whatever the number of neurons (what ``MLP`` passes on)."""
+        neurons = self.neurons
+        nin = len(neurons[0].w)
         if len(xs) != nin:
             raise ValueError(
-                f"this Layer of {len(self.neurons)} neurons expects {nin} inputs, got {len(xs)}"
+                f"this Layer of {len(neurons)} neurons expects {nin} inputs, got {len(xs)}"
             )
-        neurons = self.neurons
-        activation = neurons[0].activation
-        if all(n.activation == activation for n in neurons):
-            out = Value.linear_layer([n.w for n in neurons], [n.b for n in neurons], xs, activation)
-        else:  # someone changed one neuron's activation: evaluate the neurons one by one
-            out = [n(xs) for n in neurons]
-        return out[0] if len(out) == 1 else out
+        activations = [n.activation for n in neurons]  # (a list and count() beat all(...))
+        activation = activations[0]
+        if activations.count(activation) == len(activations):
+            return Value.linear_layer(
+                [n.w for n in neurons], [n.b for n in neurons], xs, activation
+            )
+        return [n(xs) for n in neurons]  # someone changed one neuron's activation: one by one
 
     def parameters(self) -> list[Value]:
         """Return every neuron's parameters, neuron by neuron."""
@@ -236,11 +241,12 @@ class MLP(Module):
         nin = len(self.layers[0].neurons[0].w)
         if len(xs) != nin:
             raise ValueError(f"this MLP expects {nin} inputs, got {len(xs)}")
-        out = self.layers[0](xs)
-        for layer in self.layers[1:]:
-            # A one-neuron hidden layer yields a bare Value; Layer accepts it as a 1-vector.
-            out = layer(out)
-        return out
+        out: Sequence[Scalar] = xs
+        for layer in self.layers:
+            # Lists from layer to layer (calling `_forward` also skips `__call__`'s unwrapping and
+            # re-wrapping of one-neuron layers), unless a Layer subclass has its own __call__.
+            out = layer._forward(out) if type(layer) is Layer else _as_inputs(layer(out))
+        return out[0] if len(out) == 1 else out  # type: ignore[return-value]
 
     def parameters(self) -> list[Value]:
         """Return every layer's parameters, layer by layer (0.1.0's order)."""
@@ -319,12 +325,15 @@ def svm_loss(
     _check_pair(s, targets)
     margins = [(1 + -yi * si).relu() for yi, si in zip(targets, s, strict=True)]
     # Left-to-right binary sums, not the fused Value.sum (an exactly rounded fsum): this keeps the
-    # notebook's rounding, so a training run matches micrograd 0.1.0's bit for bit; it costs ~2%.
+    # notebook's rounding, so a training run matches micrograd 0.1.0's bit for bit.
     data_loss: Value = sum(margins, Value(0)) * (1.0 / len(margins))
     weights = list(params)
     if not weights:
         return data_loss
-    reg_loss: Value = alpha * sum((p * p for p in weights), Value(0))
+    # The notebook's sum(p * p) as one fused neuron whose weights and inputs are both the
+    # parameters: the same products added in the same order from 0, and the same two
+    # `p.grad += g * p` per parameter on the way back, with one node instead of two per parameter.
+    reg_loss: Value = alpha * Value.linear(weights, weights)
     return data_loss + reg_loss
 
 

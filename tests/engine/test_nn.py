@@ -280,3 +280,21 @@ def test_switching_one_neurons_nonlin_off_as_in_0_1_0_changes_only_that_neuron()
     assert [o.data for o in out] == [n(x).data for n in layer.neurons]
     assert repr(layer) == "Layer of [ReLUNeuron(2), LinearNeuron(2), ReLUNeuron(2)]"
     assert out[1]._op == "linear"
+
+
+def test_an_mlp_calls_a_layer_subclass_through_its_own_call() -> None:
+    calls = []
+
+    class Spy(Layer):
+        def __call__(self, x):  # type: ignore[no-untyped-def]
+            calls.append(len(x))
+            return super().__call__(x)
+
+    model = MLP(2, [3, 1], seed=1)
+    plain = model([0.5, -0.25])
+    spy = Spy(3, 1, activation="linear")
+    spy.neurons = model.layers[1].neurons
+    model.layers[1] = spy
+    spied = model([0.5, -0.25])
+    assert calls == [3]
+    assert isinstance(spied, Value) and isinstance(plain, Value) and spied.data == plain.data

@@ -240,3 +240,41 @@ def test_the_fused_neuron_equals_the_same_neuron_written_with_binary_ops():
     plain.backward()
     assert fused.data == plain.data
     assert fused_grads == [v.grad for v in (*ws, *xs, b)]
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "tanh"])
+def test_a_zero_gradient_through_a_fused_neuron_still_makes_nan_of_infinite_operands(
+    torch, activation
+) -> None:
+    # The fused rules skip a zero gradient only when the output is finite; here an infinite
+    # weight meets a zero input (nan pre-activation), so 0 * inf must still reach the input.
+    w, x, b = Value(math.inf), Value(0.0), Value(0.5)
+    out = Value.linear([w], [x], b, activation) * 0.0
+    out.backward()
+    tw = torch.tensor([math.inf], dtype=torch.float64, requires_grad=True)
+    tx = torch.tensor([0.0], dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    z = tb + (tw * tx).sum()
+    z = {"linear": z, "relu": z.relu(), "tanh": z.tanh()}[activation]
+    (z * 0.0).backward()
+    for v, t in ((w, tw.grad[0]), (x, tx.grad[0]), (b, tb.grad)):
+        expected = t.item()
+        assert (math.isnan(v.grad) and math.isnan(expected)) or v.grad == expected
+
+
+def test_layer_calls_sharing_some_parameters_each_get_their_own_gradients() -> None:
+    # The backward pass walks equal parameter lists once; lists that merely start alike (the same
+    # first bias) must still be walked each.
+    a, b, c = Value(0.5), Value(-1.5), Value(2.0)
+    bias = Value(0.25)
+    x = [Value(3.0)]
+    first = Value.linear_layer([[a]], [bias], x)[0]
+    again = Value.linear_layer([[a]], [bias], x)[0]  # equal to the first: walked once
+    other = Value.linear_layer([[b], [c]], [bias, Value(1.0)], x)  # same first Value, differs
+    total = first + again + other[0] * 2.0 + other[1]
+    total.backward()
+    assert a.grad == 6.0  # 3 from each of the two equal calls
+    assert b.grad == 6.0
+    assert c.grad == 3.0
+    assert bias.grad == 4.0
+    assert x[0].grad == 0.5 + 0.5 + (-1.5) * 2.0 + 2.0
