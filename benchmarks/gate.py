@@ -1,11 +1,14 @@
-"""The speed regression gate: fails when the engine's training loop gets markedly slower.
+"""The speed regression gate: fails when the engine's training loop or the harness gets markedly
+slower.
 
 ``python -m benchmarks.gate`` (or ``python benchmarks/gate.py``) measures, in a fresh interpreter,
-rounds of the demo's training loop interleaved with rounds of a frozen pure-Python
+rounds of each workload (the demo's training loop; the harness checking random programs on the
+bundled engine) interleaved with rounds of a frozen pure-Python
 calibration workload (``benchmarks/gate_worker.py``). Each engine round is divided by the mean of
 the calibration rounds on either side of it; the median of those ratios is the *normalised*
 figure. The machine's speed of the moment cancels out of it, so it can be compared with the
-figure recorded in ``benchmarks/baseline.json`` (one per Python version) on another day or
+figure recorded in ``benchmarks/baseline.json`` (one per Python version and workload: the key
+``cpython-3.11`` is the training loop's, ``cpython-3.11/harness`` the harness's) on another day or
 another machine.
 
 Exit status: 0 within tolerance, 1 slower than the baseline by more than the tolerance (confirmed
@@ -37,7 +40,12 @@ DEFAULT_BASELINE = HERE / "baseline.json"
 # engine got 3x faster; at 0.03 s a round the figure spread +-12% under load, hence 20.)
 ROUNDS = 21
 STEPS = 20
+HARNESS_PROGRAMS = 200
 CALIBRATION_STEPS = 4
+WORKLOADS = {"engine": STEPS, "harness": HARNESS_PROGRAMS}
+"""Each workload and its size per round: training steps, or programs the harness checks."""
+PACKAGES = {"engine": "micrograd", "harness": "conformance"}
+"""The package whose speed each workload is about (what ``--*-path`` must hold)."""
 # Allowed slowdown of the normalised figure. Chosen from measured noise (docs/BENCHMARKS.md):
 # unchanged-engine runs stay within a few percent of the baseline, a 2x slower engine lands
 # near 2.0, so 1.4 sits far from both.
@@ -77,9 +85,11 @@ class Verdict:
     measurements: list[Measurement]
 
 
-def _python_key() -> str:
-    """The baseline key of the running interpreter, e.g. ``cpython-3.11``."""
-    return f"{sys.implementation.name}-{sys.version_info.major}.{sys.version_info.minor}"
+def _python_key(workload: str = "engine") -> str:
+    """The baseline key of the running interpreter and workload: ``cpython-3.11`` (the training
+    loop's, as before the harness had one), ``cpython-3.11/harness``."""
+    key = f"{sys.implementation.name}-{sys.version_info.major}.{sys.version_info.minor}"
+    return key if workload == "engine" else f"{key}/{workload}"
 
 
 def measure(
@@ -89,11 +99,13 @@ def measure(
     *,
     engine_path: Path | None = None,
     python: str = sys.executable,
+    workload: str = "engine",
 ) -> Measurement:
     """Run the worker in a fresh interpreter and reduce its timings to per-round ratios.
 
-    With ``engine_path`` the directory is put first on ``PYTHONPATH``, so the ``micrograd`` package
-    inside it is the one measured (the worker reports which file it imported).
+    With ``engine_path`` the directory is put first on ``PYTHONPATH``, so the package inside it
+    (``micrograd`` for the engine workload, ``conformance`` for the harness's) is the one measured
+    (the worker reports which file it imported).
     """
     env = dict(os.environ)
     # String hashing is randomised per process; the layout of every dict then differs from run
@@ -104,7 +116,7 @@ def measure(
         env["PYTHONPATH"] = os.pathsep.join(
             [str(engine_path), *filter(None, [env.get("PYTHONPATH")])]
         )
-    cmd = [python, str(WORKER), str(rounds), str(steps), str(calibration_steps)]
+    cmd = [python, str(WORKER), str(rounds), str(steps), str(calibration_steps), workload]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise GateError(
@@ -115,7 +127,7 @@ def measure(
     except json.JSONDecodeError as exc:
         raise GateError(f"the gate's worker printed no JSON: {proc.stdout[:200]!r}") from exc
     if engine_path is not None:
-        expected = (engine_path / "micrograd").resolve()
+        expected = (engine_path / PACKAGES[workload]).resolve()
         if not Path(raw["engine_file"]).resolve().is_relative_to(expected):
             raise GateError(
                 f"asked to measure the engine in {expected}, but the worker imported "
@@ -161,7 +173,8 @@ def load_baseline(path: Path) -> dict[str, Any]:
 def baseline_entry(
     baseline: dict[str, Any], python: str, steps: int, calibration_steps: int
 ) -> dict[str, Any]:
-    """Return the recorded figure for ``python``, checking it was made with the same workload."""
+    """Return the recorded figure for ``python`` (a key of ``_python_key``), checking it was made
+    with the same workload."""
     entry: dict[str, Any] | None = baseline.get("entries", {}).get(python)
     if entry is None:
         known = ", ".join(sorted(baseline.get("entries", {}))) or "none"
@@ -208,23 +221,31 @@ def run_gate(
     *,
     baseline_path: Path = DEFAULT_BASELINE,
     rounds: int = ROUNDS,
-    steps: int = STEPS,
+    steps: int | None = None,
     calibration_steps: int = CALIBRATION_STEPS,
     tolerance: float = TOLERANCE,
     engine_path: Path | None = None,
     confirm: bool = True,
     log: Any = print,
+    workload: str = "engine",
 ) -> Verdict:
-    """Measure, compare with the baseline and, on a failure, confirm with a second measurement."""
-    entry = baseline_entry(load_baseline(baseline_path), _python_key(), steps, calibration_steps)
+    """Measure one workload, compare with its baseline and, on a failure, confirm with a second
+    measurement."""
+    steps = WORKLOADS[workload] if steps is None else steps
+    key = _python_key(workload)
+    entry = baseline_entry(load_baseline(baseline_path), key, steps, calibration_steps)
     base = float(entry["normalised"])
-    first = measure(rounds, steps, calibration_steps, engine_path=engine_path)
+
+    def once() -> Measurement:
+        return measure(rounds, steps, calibration_steps, engine_path=engine_path, workload=workload)
+
+    first = once()
     _check_calibration_version(entry, first)
     _log_measurement(first, log)
     verdict = judge([first], base, tolerance)
     if not verdict.ok and confirm:
         log(f"  {verdict.factor:.2f}x the baseline: measuring again to rule out a burst of load")
-        second = measure(rounds, steps, calibration_steps, engine_path=engine_path)
+        second = once()
         _log_measurement(second, log)
         verdict = judge([first, second], base, tolerance)
     return verdict
@@ -247,15 +268,19 @@ def update_baseline(
     path: Path,
     *,
     rounds: int = ROUNDS,
-    steps: int = STEPS,
+    steps: int | None = None,
     calibration_steps: int = CALIBRATION_STEPS,
     repeats: int = 3,
     engine_path: Path | None = None,
     log: Any = print,
+    workload: str = "engine",
 ) -> dict[str, Any]:
-    """Record this interpreter's normalised figure: the median of ``repeats`` measurements."""
+    """Record this interpreter's normalised figure for ``workload``: the median of ``repeats``
+    measurements."""
+    steps = WORKLOADS[workload] if steps is None else steps
     runs = [
-        measure(rounds, steps, calibration_steps, engine_path=engine_path) for _ in range(repeats)
+        measure(rounds, steps, calibration_steps, engine_path=engine_path, workload=workload)
+        for _ in range(repeats)
     ]
     for m in runs:
         _log_measurement(m, log)
@@ -275,7 +300,7 @@ def update_baseline(
     }
     data = load_baseline(path)
     data["format"] = BASELINE_FORMAT
-    data.setdefault("entries", {})[_python_key()] = entry
+    data.setdefault("entries", {})[_python_key(workload)] = entry
     data["entries"] = dict(sorted(data["entries"].items()))
     path.write_text(json.dumps(data, indent=2) + "\n")
     return entry
@@ -303,11 +328,15 @@ def _tolerance(text: str) -> float:
     return value
 
 
+WHAT = {"engine": "the training loop", "harness": "the harness"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the gate from the command line; return the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.gate",
-        description="Fail if the engine's training loop is slower than the recorded baseline.",
+        description="Fail if the engine's training loop or the harness is slower than the "
+        "recorded baseline.",
     )
     parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, help="baseline JSON")
     parser.add_argument("--rounds", type=_positive_int, default=ROUNDS, help="measured rounds")
@@ -315,43 +344,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--tolerance", type=_tolerance, default=TOLERANCE, help="allowed slowdown factor"
     )
     parser.add_argument(
+        "--workload",
+        choices=WORKLOADS,
+        action="append",
+        help="measure only this workload (repeatable; default: all of them)",
+    )
+    parser.add_argument(
         "--engine-path",
         type=Path,
         help="measure the micrograd package inside this directory instead of the installed one",
     )
     parser.add_argument(
+        "--harness-path",
+        type=Path,
+        help="measure the conformance package inside this directory instead of the installed one",
+    )
+    parser.add_argument(
         "--update-baseline",
         action="store_true",
-        help="record this Python's normalised figure in the baseline instead of checking it",
+        help="record this Python's normalised figures in the baseline instead of checking them",
     )
     args = parser.parse_args(argv)
-    if args.engine_path is not None and not (args.engine_path / "micrograd").is_dir():
-        parser.error(f"--engine-path {args.engine_path} holds no micrograd/ package")
-    try:
-        if args.update_baseline:
-            print(f"gate: recording the {_python_key()} baseline in {args.baseline}")
-            entry = update_baseline(args.baseline, rounds=args.rounds, engine_path=args.engine_path)
-            print(f"recorded normalised figure {entry['normalised']:.4f} (runs {entry['runs']})")
-            return 0
-        print(f"gate: {_python_key()}, baseline {args.baseline}")
-        verdict = run_gate(
-            baseline_path=args.baseline,
-            rounds=args.rounds,
-            tolerance=args.tolerance,
-            engine_path=args.engine_path,
+    paths = {"engine": args.engine_path, "harness": args.harness_path}
+    for workload, path in paths.items():
+        if path is not None and not (path / PACKAGES[workload]).is_dir():
+            option = f"--{workload}-path"
+            parser.error(f"{option} {path} holds no {PACKAGES[workload]}/ package")
+    failed = False
+    for workload in args.workload or list(WORKLOADS):
+        try:
+            if args.update_baseline:
+                key = _python_key(workload)
+                print(f"gate: recording the {key} baseline in {args.baseline}")
+                entry = update_baseline(
+                    args.baseline,
+                    rounds=args.rounds,
+                    engine_path=paths[workload],
+                    workload=workload,
+                )
+                print(
+                    f"recorded normalised figure {entry['normalised']:.4f} (runs {entry['runs']})"
+                )
+                continue
+            print(f"gate: {WHAT[workload]}, {_python_key(workload)}, baseline {args.baseline}")
+            verdict = run_gate(
+                baseline_path=args.baseline,
+                rounds=args.rounds,
+                tolerance=args.tolerance,
+                engine_path=paths[workload],
+                workload=workload,
+            )
+        except GateError as exc:
+            print(f"gate: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"  code measured: {verdict.measurements[-1].engine_file}")
+        print(
+            f"  {verdict.factor:.2f}x the baseline figure {verdict.baseline:.4f} "
+            f"(limit {verdict.tolerance:.2f}x)"
         )
-    except GateError as exc:
-        print(f"gate: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"  engine measured: {verdict.measurements[-1].engine_file}")
-    print(
-        f"  {verdict.factor:.2f}x the baseline figure {verdict.baseline:.4f} "
-        f"(limit {verdict.tolerance:.2f}x)"
-    )
-    if verdict.factor < 1.0 / verdict.tolerance:
-        print("  note: much faster than the baseline; record the gain with --update-baseline")
-    print("PASS" if verdict.ok else "FAIL: the training loop is slower than the baseline allows")
-    return 0 if verdict.ok else 1
+        if verdict.factor < 1.0 / verdict.tolerance:
+            print("  note: much faster than the baseline; record the gain with --update-baseline")
+        if verdict.ok:
+            print("PASS")
+        else:
+            print(f"FAIL: {WHAT[workload]} is slower than the baseline allows")
+            failed = True
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""The regression gate's measuring process: interleaved calibration and training-loop rounds.
+"""The regression gate's measuring process: interleaved calibration and workload rounds.
 
 Run by ``benchmarks/gate.py`` in a fresh interpreter
-(``python benchmarks/gate_worker.py ROUNDS STEPS CALIBRATION_STEPS``); it prints one JSON object.
-It imports ``micrograd`` from wherever the interpreter finds it first, so a ``PYTHONPATH`` pointing
-at a patched copy of the package measures that copy (the gate's own test does exactly that), and
-the JSON says which file was measured.
+(``python benchmarks/gate_worker.py ROUNDS STEPS CALIBRATION_STEPS [WORKLOAD]``); it prints one JSON
+object. The workload is ``engine`` (STEPS steps of the demo's training loop, the default) or
+``harness`` (STEPS programs of the conformance harness's ``random`` check on the bundled engine).
+It imports ``micrograd`` and ``conformance`` from wherever the interpreter finds them first, so a
+``PYTHONPATH`` pointing at a patched copy measures that copy (the gate's own test does exactly
+that), and the JSON says which file was measured.
 
 The calibration workload below is FROZEN: the baseline's normalised figures are only comparable
 while it stays byte-for-byte the same. Changing it means bumping ``CALIBRATION_VERSION`` and
@@ -159,6 +161,38 @@ def _engine_round_factory(steps: int) -> tuple[Callable[[], object], str]:
     return engine_round, str(micrograd.engine.__file__)
 
 
+def _harness_round_factory(programs: int) -> tuple[Callable[[], object], str]:
+    """Return a function checking ``programs`` programs of the harness's ``random`` check (the
+    same seed every round) on the bundled engine, and the harness's file.
+
+    The oracle is the op table's float64 evaluation: pure Python and on every interpreter, so the
+    figure is the harness's own work (drawing, batching, running, judging) and the engine's, with
+    no third-party numerics in it (torch is not installed everywhere the gate runs)."""
+    import conformance.runner
+    from conformance.backends import load_backend
+    from conformance.checks import CheckContext
+    from conformance.checks.programs import RANDOM
+    from conformance.oracles.table import TableOracle
+    from conformance.probe import probe
+
+    backend = load_backend("micrograd.engine:Value")
+    ctx = CheckContext(backend, TableOracle(), probe(backend).supported, "default")
+
+    def harness_round() -> object:
+        result = conformance.runner.run_check(
+            RANDOM, ctx, seed_value=SEED, budget=None, count=programs
+        )
+        if result.status != "passed":  # a workload that stopped early would measure nothing
+            raise RuntimeError(f"the harness workload did not pass: {result.note}")
+        return result.examples
+
+    return harness_round, str(conformance.runner.__file__)
+
+
+WORKLOADS = {"engine": _engine_round_factory, "harness": _harness_round_factory}
+"""What a round measures, by name: STEPS is training steps for one, programs for the other."""
+
+
 def _timed(fn: Callable[[], object]) -> tuple[float, float]:
     """Run ``fn`` once; return (CPU seconds of this process, wall seconds)."""
     c0 = time.process_time()
@@ -167,12 +201,12 @@ def _timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.process_time() - c0, time.perf_counter() - w0
 
 
-def measure(rounds: int, steps: int, cal_steps: int) -> dict[str, Any]:
-    """Alternate calibration and engine rounds (cal, eng, cal, eng, ..., cal) after one warm-up."""
+def measure(rounds: int, steps: int, cal_steps: int, workload: str = "engine") -> dict[str, Any]:
+    """Alternate calibration and workload rounds (cal, eng, cal, eng, ..., cal) after a warm-up."""
     from micrograd.data import make_moons
 
     X, y = make_moons(100, 0.1, SEED)
-    engine_round, engine_file = _engine_round_factory(steps)
+    engine_round, engine_file = WORKLOADS[workload](steps)
 
     def cal() -> object:
         return calibration_round(X, y, cal_steps)
@@ -195,6 +229,7 @@ def measure(rounds: int, steps: int, cal_steps: int) -> dict[str, Any]:
     return {
         "python": python_key(),
         "python_version": platform.python_version(),
+        "workload": workload,
         "engine_file": engine_file,
         "calibration_version": CALIBRATION_VERSION,
         "rounds": rounds,
@@ -214,12 +249,16 @@ def python_key() -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Parse ``ROUNDS STEPS CAL_STEPS`` and print the measurement as JSON."""
-    if len(argv) != 3:
-        print("usage: gate_worker.py ROUNDS STEPS CAL_STEPS", file=sys.stderr)
+    """Parse ``ROUNDS STEPS CAL_STEPS [WORKLOAD]`` and print the measurement as JSON."""
+    if len(argv) not in (3, 4) or (len(argv) == 4 and argv[3] not in WORKLOADS):
+        print(
+            f"usage: gate_worker.py ROUNDS STEPS CAL_STEPS [{'|'.join(WORKLOADS)}]",
+            file=sys.stderr,
+        )
         return 2
-    rounds, steps, cal_steps = (int(a) for a in argv)
-    json.dump(measure(rounds, steps, cal_steps), sys.stdout)
+    rounds, steps, cal_steps = (int(a) for a in argv[:3])
+    workload = argv[3] if len(argv) == 4 else "engine"
+    json.dump(measure(rounds, steps, cal_steps, workload), sys.stdout)
     return 0
 
 

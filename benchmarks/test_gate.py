@@ -126,3 +126,48 @@ def test_the_slowed_copy_computes_the_same_numbers(tmp_path: Path) -> None:
 def test_a_missing_baseline_is_an_error_naming_the_fix(tmp_path: Path) -> None:
     with pytest.raises(gate.GateError, match="--update-baseline"):
         gate.run_gate(baseline_path=tmp_path / "none.json")
+
+
+HARNESS = Path(gate.__file__).resolve().parents[1] / "conformance"
+# Appended to the copied runner.py: each round of Hypothesis search (drawing, running, judging)
+# busy-waits, after its work, for as long as that work took (times the factor minus one), so the
+# harness's part of a round costs FACTOR times its CPU time with the same verdicts.
+SLOW_HARNESS = """
+
+def _slowed_round(fn, _clock=__import__("time").process_time):
+    def wrapper(*args, **kwargs):
+        start = _clock()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            now = _clock()
+            end = now + EXTRA * (now - start)
+            while _clock() < end:
+                pass
+    return wrapper
+
+
+_search_round = _slowed_round(_search_round)
+"""
+
+
+def _copy_harness(dest: Path, slowdown: float | None) -> Path:
+    """Copy the conformance package into ``dest``; with ``slowdown``, its search that slower."""
+    target = dest / "conformance"
+    shutil.copytree(HARNESS, target, ignore=shutil.ignore_patterns("__pycache__"))
+    if slowdown is not None:
+        runner = target / "runner.py"
+        runner.write_text(runner.read_text() + SLOW_HARNESS.replace("EXTRA", repr(slowdown - 1.0)))
+    return dest
+
+
+def test_a_harness_twice_as_slow_fails_the_gate_and_the_unchanged_one_passes(
+    tmp_path: Path,
+) -> None:
+    same = _copy_harness(tmp_path / "same", None)
+    verdict = gate.run_gate(engine_path=same, rounds=ROUNDS, workload="harness", log=print)
+    assert verdict.ok, f"unchanged harness measured {verdict.factor:.2f}x its baseline"
+    assert str(same) in verdict.measurements[-1].engine_file
+    slow = _copy_harness(tmp_path / "slow", 2.0)
+    verdict = gate.run_gate(engine_path=slow, rounds=ROUNDS, workload="harness", log=print)
+    assert not verdict.ok, f"a 2x slower harness passed at {verdict.factor:.2f}x"
