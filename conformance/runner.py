@@ -292,14 +292,29 @@ def _replay_stored(
         if not outcome.failed:
             store.forget(check.name, program)
             continue
-        known = _known(problems, outcome, _battery(ctx))
-        if known is not None:
-            known.saw(check.name)
-            continue
-        problem = _record(check, ctx, seed_value, program, outcome, problems, result)
-        if problem not in found:
-            found.append(problem)
+        _judged_failure(check, ctx, seed_value, program, outcome, problems, result, found)
     return found
+
+
+def _judged_failure(
+    check: Check,
+    ctx: CheckContext,
+    seed_value: int,
+    program: Program,
+    outcome: Outcome,
+    problems: Problems,
+    result: CheckResult,
+    found: list[Problem],
+) -> None:
+    """A failure of a program judged outside the search: a sighting of a known problem, or a new
+    one recorded (and added to ``found``)."""
+    known = _known(problems, outcome, _battery(ctx))
+    if known is not None:
+        known.saw(check.name)
+        return
+    problem = _record(check, ctx, seed_value, program, outcome, problems, result)
+    if problem not in found:
+        found.append(problem)
 
 
 def _judge_released(
@@ -323,13 +338,7 @@ def _judge_released(
                 f"passed when run again ({how.splitlines()[0]})"
             )
             continue
-        known = _known(problems, outcome, _battery(ctx))
-        if known is not None:
-            known.saw(check.name)
-            continue
-        problem = _record(judge, ctx, seed_value, program, outcome, problems, result)
-        if problem not in found:
-            found.append(problem)
+        _judged_failure(judge, ctx, seed_value, program, outcome, problems, result, found)
     return found
 
 
