@@ -71,11 +71,13 @@ class _Broken(Exception):
 
 
 class _Died(Exception):
-    """The process was found dead before it answered the request in flight (internal)."""
+    """The process died, or stopped answering, before it answered the request in flight: the
+    request's fault, or the previous one's release (internal). ``kind``: "error" or "timeout"."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, kind: str) -> None:
         super().__init__(description)
         self.description = description
+        self.kind = kind
 
 
 PING = Program((Node("input", value=1.0),), output=0)
@@ -294,27 +296,28 @@ class SubprocessBackend(BackendBase):
                 f"unsupported op {unclaimed[0]!r}: {self.engine!r} does not claim it in its hello",
                 kind="unsupported",
             )
-        # A process found dead at this request may have died after answering the last one.
+        # A process found dead (or hung) at this request may have died (or hung) releasing the
+        # last one it answered.
         suspect = None if self.verify_release else self._answered
         try:
             return self._exchange(program, limit)
         except _Died as death:
             if suspect is None:
-                raise _backend_error(death.description, "error", limit) from None
+                raise _backend_error(death.description, death.kind, limit) from None
             first = death.description
-        # Whose death? This program again, alone on a fresh process and checked to survive its
-        # release (verify_release), decides: a failure now is this program's own.
+        # Whose? This program again, alone on a fresh process and checked to survive its release
+        # (verify_release), decides: a failure now is this program's own.
         self.verify_release = True
         try:
             evaluation = self._exchange(program, limit)
         except _Died as death:
-            raise _backend_error(death.description, "error", limit) from None
+            raise _backend_error(death.description, death.kind, limit) from None
         self._released_deaths.append((suspect, first))
         return evaluation
 
     def _exchange(self, program: Program, limit: float) -> Evaluation:
         """Send ``program``, read its answer (and, with verify_release, see the process survive
-        releasing it); _Died when the process is found dead before it answered."""
+        releasing it); _Died when the process dies or hangs before it answers."""
         if self._proc is None:
             try:
                 self._start()
@@ -336,8 +339,8 @@ class SubprocessBackend(BackendBase):
         except _Broken as exc:
             description = self._failure(str(exc), exc.kind)
             self._stop()
-            if exc.kind == "error" and not exc.phase:
-                raise _Died(description) from None
+            if exc.kind in ("error", "timeout") and not exc.phase:
+                raise _Died(description, exc.kind) from None
             raise _backend_error(description, exc.kind, limit, exc.phase) from None
         except BackendError:  # an error message: the process is fine and stays
             raise

@@ -167,7 +167,9 @@ def test_a_hanging_process_times_out_and_is_restarted(
         assert info.value.kind == "timeout"
         if mode != "deaf":  # a restarted deaf process would only hang again
             assert_runs_small(backend)
-            assert backend.starts == 2
+            # It hung after answering a program: once more alone on a fresh process (was it
+            # releasing the previous one?), hung again, so a third process serves on.
+            assert backend.starts == 3
 
 
 def test_a_hung_process_is_killed_with_its_children(hostile: Callable[..., str]) -> None:
@@ -353,3 +355,15 @@ def test_the_hello_names_the_engine_and_ops_the_harness_would_never_check(
         assert backend.description == (
             "engine 'typo'; its hello claims ops this harness does not know, never checked: ln"
         )
+
+
+def test_a_hang_while_releasing_is_not_blamed_on_the_next_program(
+    hostile: Callable[..., str],
+) -> None:
+    with SubprocessBackend(hostile("hang-after-answer", min_nodes=5), timeout=0.5) as backend:
+        backend.run(WORKED)  # answered; the process now hangs before reading the next request
+        assert_runs_small(backend)  # timed out, then passed alone on a fresh process
+        ((program, how),) = backend.take_released_deaths()
+        assert program == WORKED and "timed out" in how
+        with pytest.raises(BackendTimeout, match="hung while releasing it"):
+            backend.run(WORKED)
