@@ -497,7 +497,7 @@ def _record(
         shown = evidence(
             ctx.backend,
             program,
-            outcome.expected,
+            outcome.expected.settled_by(ctx.oracle),
             mismatches=outcome.verdict.mismatches,
             error=outcome.verdict.error,
             check=check.name,
@@ -518,7 +518,7 @@ def _failure(
     if script is None and program is not None and outcome.expected is not None:
         script = render(
             program,
-            outcome.expected,
+            outcome.expected.settled_by(ctx.oracle),
             ctx.backend,
             check=check.name,
             replay=replay,

@@ -49,6 +49,14 @@ class Evaluation:
             math.isfinite(x) for x in self.grads.values()
         )
 
+    def settled_by(self, oracle: object) -> Evaluation:
+        """The numbers ``oracle`` settles: without NaN gradients where it reports gradients
+        through inf/nan as undetermined (``determines_nonfinite_gradients``), so that a
+        reproducer never demands a NaN the oracle only meant as "not known"."""
+        if getattr(oracle, "determines_nonfinite_gradients", True):
+            return self
+        return Evaluation(dict(self.values), {i: g for i, g in self.grads.items() if g == g})
+
 
 class BackendError(Exception):
     """A backend failed to run a program (it raised, hung, crashed, or answered nonsense).

@@ -160,7 +160,7 @@ def _attach(
     """The witness program, its short reproducer, script and wire line."""
     program = single_op_program(name, form, *point)
     try:
-        expected = ctx.oracle.run(program)
+        expected = ctx.oracle.run(program).settled_by(ctx.oracle)
     except BackendError:
         return
     error = None
