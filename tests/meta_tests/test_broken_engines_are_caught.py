@@ -8,7 +8,8 @@ exactly the engine's problems (``Bug.problems``) and nothing else.
 
 The correct engines (the reference here, the bundled ``micrograd.engine``, and a torch-backed
 Value) must pass every check of the default profile, semantics checks included (``strict=True``).
-Those three runs take about half a minute each and are marked ``slow``; they run by default.
+Every test here is such a run (10-50 s each) and marked ``slow``: ``pytest`` runs them, and tox
+runs them on CPython 3.10 and 3.11 (see tox.ini).
 ``python tests/meta_tests/bugs_table.py`` runs the whole default profile on every broken engine
 (docs/BUGS_CAUGHT.md).
 """
@@ -29,6 +30,8 @@ from .engines import broken
 ENGINES = Path(__file__).resolve().parent / "engines"
 SEED = 0  # what CI uses (CI=true derandomises to seed 0); fixed here so the test is deterministic
 PROFILE = "default"
+
+pytestmark = pytest.mark.slow  # every test here is a default-profile run (see pyproject.toml)
 
 LOUD_BUGS = [bug for bug in broken.BUGS if not bug.strict_only]
 SEMANTICS_BUGS = [bug for bug in broken.BUGS if bug.strict_only]
@@ -115,7 +118,6 @@ CORRECT_ENGINES = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("target", CORRECT_ENGINES.values(), ids=CORRECT_ENGINES.keys())
 def test_a_correct_engine_passes_every_check_of_the_default_profile(target: str) -> None:
     if "torch_value" in target:
