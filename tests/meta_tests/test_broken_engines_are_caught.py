@@ -9,7 +9,7 @@ exactly the engine's problems (``Bug.problems``) and nothing else.
 The correct engines (the reference here, the bundled ``micrograd.engine``, and a torch-backed
 Value) must pass every check of the default profile, semantics checks included (``strict=True``).
 Every test here is such a run (10-50 s each) and marked ``slow``: ``pytest`` runs them, and tox
-runs them on CPython 3.10 and 3.11 (see tox.ini).
+runs them on CPython 3.11 (see tox.ini).
 ``python tests/meta_tests/bugs_table.py`` runs the whole default profile on every broken engine
 (docs/BUGS_CAUGHT.md).
 """

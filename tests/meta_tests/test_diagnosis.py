@@ -38,12 +38,13 @@ def _run_script(text: str, tmp_path: Path, name: str) -> subprocess.CompletedPro
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("oracle", ["auto", "mpmath"])  # auto: torch where it is installed
 @pytest.mark.parametrize("engine", list(multi.EXPECTED), ids=lambda engine: engine.__name__)
 def test_a_default_run_names_each_bug_of_a_multi_bug_engine_exactly_once(
-    engine: type, tmp_path: Path
+    engine: type, oracle: str, tmp_path: Path
 ) -> None:
     target = f"{ENGINES / 'multi.py'}:{engine.__name__}"
-    report = conformance.check(target, profile="default", seed=SEED)
+    report = conformance.check(target, profile="default", seed=SEED, oracle=oracle)
     signatures = [str(problem.signature) for problem in report.problems]
     assert sorted(signatures) == sorted(multi.EXPECTED[engine]), report.problem_text()
     assert not report.ok
