@@ -854,6 +854,9 @@ OPS: dict[str, Op] = {
             _p_relu,
             exact=True,
             partial_scales=_s_at_sign_kink,
+            # An operand whose error reaches 0 may sit on either side of the kink: the slope at
+            # the oracle's point (0 for a negative one) bounds nothing there.
+            first_order_breaks=_relative_error_of(0),
             kink=_zero_kink,
             specials=(0.0, -0.0, 5e-324),
             conventions="relu'(0) = 0; relu keeps -0.0 and nan",
@@ -912,6 +915,7 @@ OPS: dict[str, Op] = {
             _p_abs,
             exact=True,
             partial_scales=_s_at_sign_kink,
+            first_order_breaks=_relative_error_of(0),  # as relu's: the kink may be crossed
             kink=_zero_kink,
             specials=(0.0, -0.0, 5e-324),
             conventions="abs'(0) = 0 (grad * sgn(a))",
