@@ -6,12 +6,16 @@ only the standard library and whichever ``micrograd`` the interpreter imports, s
 against both engines. The data and initial weights arrive as plain numbers in the spec, so both
 engines start from the same floats.
 
-Spec: ``{"loop": "notebook" | "demo", "X": [[x0, x1], ...], "y": [-1 | 1, ...],
+Spec: ``{"loop": "notebook" | "demo" | "floats", "X": [[x0, x1], ...], "y": [-1 | 1, ...],
 "weights": [...], "steps": N, "alpha": 1e-4, "hidden": [16, 16]}``.
 
 * ``notebook``: micrograd's demo.ipynb loop, verbatim apart from copying the weights in; it uses
   only 0.1.0's public API, so it runs on both engines (on ours it measures the drop-in path).
 * ``demo``: our ``micrograd.demo.train`` (fused neuron and sum nodes), ours only.
+* ``floats``: no engine at all: each step recomputes the network's outputs and the loss on plain
+  floats, in the cheapest pure Python we know (one ``sum(map(mul, row, x), bias)`` per neuron), and
+  computes no gradient and changes no weight. Every engine has to do at least this much work a step,
+  so 0.1.0's cost over this one's bounds what any pure-Python engine can reach on the interpreter.
 
 Both use the learning rate ``1.0 - 0.9 * k / steps`` (the notebook's schedule for 100 steps).
 """
@@ -90,6 +94,42 @@ def _notebook_loop(model: Any, spec: dict[str, Any]) -> tuple[list[float], list[
     return losses, accuracies
 
 
+def _floats_loop(spec: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """The network's forward pass and the loss on plain floats, ``steps`` times: no engine."""
+    from itertools import pairwise
+    from operator import mul
+
+    X, y, alpha, steps = spec["X"], spec["y"], spec["alpha"], spec["steps"]
+    flat = [float(w) for w in spec["weights"]]
+    sizes = [len(X[0]), *spec["hidden"], 1]
+    layers: list[list[tuple[list[float], float]]] = []  # (weights, bias) per neuron, per layer
+    at = 0
+    for nin, nout in pairwise(sizes):
+        neurons = []
+        for _ in range(nout):  # parameters() order: each neuron's weights, then its bias
+            neurons.append((flat[at : at + nin], flat[at + nin]))
+            at += nin + 1
+        layers.append(neurons)
+    hidden, last = layers[:-1], layers[-1]
+    reg = alpha * sum(map(mul, flat, flat))  # (the weights never change here)
+    n = len(X)
+    losses: list[float] = []
+    accuracies: list[float] = []
+    for _ in range(steps):
+        data_loss = 0.0
+        hits = 0
+        for x, yi in zip(X, y, strict=True):
+            a = x
+            for neurons in hidden:
+                a = [max(0.0, sum(map(mul, w, a), b)) for w, b in neurons]
+            score = sum(map(mul, last[0][0], a), last[0][1])
+            data_loss += max(0.0, 1.0 - yi * score)
+            hits += (yi > 0) == (score > 0)
+        losses.append(data_loss * (1.0 / n) + reg)
+        accuracies.append(hits / n)
+    return losses, accuracies
+
+
 def _demo_loop(model: Any, spec: dict[str, Any]) -> tuple[list[float], list[float]]:
     """Our ``micrograd.demo.train`` on the given data and model."""
     from micrograd.demo import train
@@ -105,17 +145,20 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     import micrograd.engine
 
     loops = {"notebook": _notebook_loop, "demo": _demo_loop}
-    if spec["loop"] not in loops:
-        raise ValueError(f"loop must be one of {sorted(loops)}, got {spec['loop']!r}")
+    if spec["loop"] not in (*loops, "floats"):
+        raise ValueError(f"loop must be one of {sorted(loops)} or 'floats', got {spec['loop']!r}")
     if spec["loop"] == "demo":
         import micrograd.demo  # (imported before the clock starts: not timed)
-    model = _build_model(spec["weights"], spec["hidden"])
+    model = _build_model(spec["weights"], spec["hidden"])  # (built for `floats` too: same startup)
     gc.collect()
     rss_before = _rss_kib()
     collections_before = [s["collections"] for s in gc.get_stats()]
     t0 = time.perf_counter()
     c0 = time.process_time()
-    losses, accuracies = loops[spec["loop"]](model, spec)
+    if spec["loop"] == "floats":
+        losses, accuracies = _floats_loop(spec)
+    else:
+        losses, accuracies = loops[spec["loop"]](model, spec)
     cpu = time.process_time() - c0
     wall = time.perf_counter() - t0
     after = gc.get_stats()
