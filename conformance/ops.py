@@ -238,6 +238,10 @@ class Op:
     is ``reciprocal(v) * c``, which overflows for subnormal v while the quotient may not)."""
     linear: bool = False
     """Linear in its operands (add, sub, neg): makes zeros (a - a) and routes gradients."""
+    bounded_partials: bool = False
+    """Its partials are at most 1 in magnitude whatever the operands (1, -1 or 0 for sums,
+    negation, relu and abs; 1 - y*y, y*(1 - y), cos a, -sin a): float64 computes them without
+    overflow, so no operand's magnitude makes backpropagating through the op fragile."""
     either_side: bool = False
     """micrograd's API takes a number on either side of it (``v * 2`` and ``2 * v``): a missing
     number form, where the op itself exists, is a problem rather than a skipped variant."""
@@ -713,6 +717,7 @@ def _inplace(base: Op, symbol: str) -> Op:
         torch=base.torch,
         mpmath=base.mpmath,
         exact=base.exact,
+        bounded_partials=base.bounded_partials,
         partials=base.partials,
         partial_scales=base.partial_scales,
         first_order_breaks=base.first_order_breaks,
@@ -731,11 +736,13 @@ def _inplace(base: Op, symbol: str) -> Op:
 # --- the table ---------------------------------------------------------------------------------
 
 _ADD = _binary(
-    "add", "+", "add", _add, _add, _mp_add, _p_add, exact=True, linear=True, description="a + b"
-)
+    "add", "+", "add", _add, _add, _mp_add, _p_add,
+    exact=True, linear=True, bounded_partials=True, description="a + b",
+)  # fmt: skip
 _SUB = _binary(
-    "sub", "-", "sub", _sub, _sub, _mp_sub, _p_sub, exact=True, linear=True, description="a - b"
-)
+    "sub", "-", "sub", _sub, _sub, _mp_sub, _p_sub,
+    exact=True, linear=True, bounded_partials=True, description="a - b",
+)  # fmt: skip
 _MUL = _binary(
     "mul",
     "*",
@@ -802,6 +809,7 @@ _NEG = Op(
     exact=True,
     partials=_p_neg,
     linear=True,
+    bounded_partials=True,
     dunder="neg",
     description="unary minus -v",
 )
@@ -842,6 +850,7 @@ OPS: dict[str, Op] = {
             _mp_unary("tanh"),
             _p_tanh,
             exact=False,
+            bounded_partials=True,
             partial_scales=_s_tanh,
             first_order_breaks=_absolute_error,
             bounded=True,
@@ -853,6 +862,7 @@ OPS: dict[str, Op] = {
             _mp_relu,
             _p_relu,
             exact=True,
+            bounded_partials=True,
             partial_scales=_s_at_sign_kink,
             # An operand whose error reaches 0 may sit on either side of the kink: the slope at
             # the oracle's point (0 for a negative one) bounds nothing there.
@@ -867,6 +877,7 @@ OPS: dict[str, Op] = {
             _mp_sigmoid,
             _p_sigmoid,
             exact=False,
+            bounded_partials=True,
             partial_scales=_s_sigmoid,
             first_order_breaks=_absolute_error,
             bounded=True,
@@ -878,6 +889,7 @@ OPS: dict[str, Op] = {
             _mp_unary("sin"),
             _p_sin,
             exact=False,
+            bounded_partials=True,
             partial_scales=_s_sin,
             first_order_breaks=_absolute_error,
             bounded=True,
@@ -890,6 +902,7 @@ OPS: dict[str, Op] = {
             _mp_unary("cos"),
             _p_cos,
             exact=False,
+            bounded_partials=True,
             partial_scales=_s_cos,
             first_order_breaks=_absolute_error,
             bounded=True,
@@ -914,6 +927,7 @@ OPS: dict[str, Op] = {
             _mp_abs,
             _p_abs,
             exact=True,
+            bounded_partials=True,
             partial_scales=_s_at_sign_kink,
             first_order_breaks=_relative_error_of(0),  # as relu's: the kink may be crossed
             kink=_zero_kink,

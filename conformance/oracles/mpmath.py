@@ -23,10 +23,17 @@ oracle's calculus never rests on an engine's. How the hard parts are handled:
   input's gradient is nan: torch's non-finite gradients come from its own backward formulas
   (``inf * 0``), which this oracle should not reproduce, so ``determines_nonfinite_gradients`` is
   False and such programs are unchecked.
-* **float64-fragile gradients.** Where a value on the way from an input to the output is beyond
-  2**+-500, backpropagation in float64 squares it (``-a / (b * b)``, ``1 - t * t``), so a correct
-  engine's gradient may overflow or underflow where the exact one does not: that input's gradient
-  is nan (unchecked), a fact about float64, not about the engine.
+* **float64-fragile gradients.** Where an op's partials are computed from a magnitude beyond
+  2**+-500 (an operand or the result), backpropagation in float64 may square it
+  (``-a / (b * b)``), and where the gradient arriving at an op is beyond 2**500, or what it sends
+  to an operand (``g * p``) is beyond 2**500 or below float64's normal range, it may overflow or
+  lose its digits: a correct engine's gradient may then differ from the exact one, so the
+  gradients of the inputs behind that step are nan (unchecked), a fact about float64, not about
+  the engine. Two kinds of op compute their partials from no such magnitude, so an operand's
+  magnitude alone makes nothing fragile there: those whose partials stay within [-1, 1] whatever
+  the operands (the table's ``bounded_partials``: sums, negation, relu, abs, tanh, sigmoid, sin,
+  cos; ``sigmoid(x) + 3`` with ``x = 1e-306``) and ``bilinear`` ones, whose partials are the
+  operands themselves (``x * 1e-200`` with ``x = 3``).
 
 Values are correctly rounded to float64 up to the working precision (so a double rounding is
 possible only within 2**-200 of a halfway point). The oracle is not thread-safe: it sets mpmath's
@@ -211,7 +218,7 @@ class MpmathOracle(OracleBase):
         n = len(nodes)
         adjoint: list[Any] = [0] * n
         # undetermined[j]: d(output)/d(node j) goes through a non-finite value or partial, or
-        # through a float64-fragile magnitude.
+        # through partials computed from a float64-fragile magnitude.
         undetermined = [False] * n
         reaches = [False] * n  # node j is an ancestor of the output (or the output)
         adjoint[out] = self._mpf(program.backward_passes)
@@ -220,35 +227,43 @@ class MpmathOracle(OracleBase):
         for j in range(out, -1, -1):
             if not reaches[j]:
                 continue
-            y = exact[j]
-            if y is None or _fragile(y):
-                undetermined[j] = True
             node = nodes[j]
             args = node.args
             if not args:
                 continue
             for k in args:
                 reaches[k] = True
-            if undetermined[j]:
-                for k in args:
-                    undetermined[k] = True
-                continue
+            y = exact[j]
             g = adjoint[j]
             ia = args[0]
             ib = args[1] if len(args) == 2 else -1
             a = exact[ia]
             b = exact[ib] if ib >= 0 else zero
-            if a is None or b is None:
+            op = OPS[node.op]
+            if (
+                undetermined[j]
+                or y is None
+                or a is None
+                or b is None
+                or (g and _huge(g))
+                or (
+                    not (op.bounded_partials or op.bilinear)
+                    and (_fragile(y) or _fragile(a) or _fragile(b))
+                )
+            ):
                 for k in args:
                     undetermined[k] = True
                 continue
-            partials = self._partials(OPS[node.op], a, b, y)
+            partials = self._partials(op, a, b, y)
             for k, index in enumerate(args):
                 p = partials[k] if partials is not None else None
                 if p is None:
                     undetermined[index] = True
                 elif g and p:
-                    adjoint[index] += p * g
+                    contribution = p * g
+                    if _huge(contribution) or _subnormal(contribution):
+                        undetermined[index] = True  # float64's g * p overflows or loses digits
+                    adjoint[index] += contribution
         grads: dict[int, float] = {}
         for i in program.inputs:
             if not reaches[i]:
@@ -278,6 +293,18 @@ class MpmathOracle(OracleBase):
         if not man_exp[1] and man_exp[2]:  # inf or nan
             return None
         return p
+
+
+def _subnormal(y: Any) -> bool:
+    """Whether a nonzero value is below float64's smallest normal number, 2**-1022."""
+    man_exp = y._mpf_
+    return bool(man_exp[1]) and man_exp[2] + man_exp[3] <= _SUBNORMAL_EXP
+
+
+def _huge(y: Any) -> bool:
+    """Whether a value is beyond 2**FRAGILE_EXP."""
+    man_exp = y._mpf_
+    return bool(man_exp[1]) and man_exp[2] + man_exp[3] > FRAGILE_EXP
 
 
 def _fragile(y: Any) -> bool:

@@ -84,10 +84,40 @@ def test_non_finite_values_follow_ieee_and_leave_the_gradient_undetermined() -> 
 
 
 def test_gradients_through_float64_fragile_magnitudes_are_left_unchecked() -> None:
-    ev = ORACLE.run(binary("mul", 1e-200, 1e-200))  # underflows like float64; backprop may too
-    assert ev.values[2] == 0.0
+    ev = ORACLE.run(binary("mul", 1e-200, 1e-200))  # underflows; each gradient is the other
+    assert ev.values[2] == 0.0 and ev.grads == {0: 1e-200, 1: 1e-200}
+    nodes = (
+        Node("input", value=1e-200),
+        Node("input", value=1e-200),
+        Node("mul", (0, 1)),
+        Node("const", value=1e-200),
+        Node("mul", (2, 3)),
+    )
+    ev = ORACLE.run(Program(nodes, 4))  # the gradient 1e-400 is beyond float64's range
     assert math.isnan(ev.grads[0]) and math.isnan(ev.grads[1])
+    ev = ORACLE.run(binary("div", 1.0, 1e-200))  # -1 / (b * b) overflows in float64
+    assert math.isnan(ev.grads[1])
     assert ORACLE.run(binary("mul", 1e-100, 3.0)).grads[0] == 3.0
+
+
+@pytest.mark.parametrize("op", [name for name, op in OPS.items() if op.bounded_partials])
+def test_ops_with_bounded_partials_settle_gradients_for_operands_of_any_magnitude(op: str) -> None:
+    for tiny_or_huge in (1e-306, -2e-300, 1e300, -1e-200):
+        if OPS[op].arity == 1:
+            grad = ORACLE.run(unary(op, tiny_or_huge)).grads[0]
+            assert not math.isnan(grad) and abs(grad) <= 1.0
+        else:
+            ev = ORACLE.run(binary(op, tiny_or_huge, 3.0))
+            assert not math.isnan(ev.grads[0]) and not math.isnan(ev.grads[1])
+            assert abs(ev.grads[0]) == abs(ev.grads[1]) == 1.0
+
+
+def test_a_tiny_operand_of_an_op_whose_partials_depend_on_it_is_still_fragile() -> None:
+    nodes = (Node("input", value=1e-306), Node("const", value=3.0), Node("add", (0, 1)))
+    sum_then_div = (*nodes, Node("div", (1, 0)))  # d/dx (3 / x) = -3 / (x * x): underflows
+    ev = ORACLE.run(Program(sum_then_div, 3))
+    assert math.isnan(ev.grads[0])
+    assert ORACLE.run(Program(nodes, 2)).grads[0] == 1.0
 
 
 def test_repeated_backward_accumulates_like_torch() -> None:

@@ -171,6 +171,30 @@ def test_each_rows_partials_are_the_derivatives_of_its_mpmath_reference(name: st
     assert checked > 10
 
 
+@pytest.mark.parametrize("name", [name for name, op in OPS.items() if op.bounded_partials])
+def test_rows_that_claim_bounded_partials_have_partials_within_1_everywhere(name: str) -> None:
+    op = OPS[name]
+    for a, b in _operands(op):
+        x, y = mpmath.mpf(a), mpmath.mpf(b)
+        partials = op.partials(x, y, op.mpmath(x, y), MPMATH)[: op.arity]
+        assert all(abs(p) <= 1 for p in partials), (name, a, b, partials)
+
+
+def test_the_rows_without_bounded_partials_have_partials_beyond_1_somewhere() -> None:
+    # (A missing claim costs the mpmath oracle checked programs, a wrong one false positives.)
+    unbounded = [op.name for op in OPS.values() if not op.bounded_partials and not op.inplace]
+    assert "mul" in unbounded and "add" not in unbounded and "tanh" not in unbounded
+    for name in unbounded:
+        op = OPS[name]
+        largest = mpmath.mpf(0)
+        for a, b in _operands(op):
+            if _checkable(op, a, b):
+                x, y = mpmath.mpf(a), mpmath.mpf(b)
+                partials = op.partials(x, y, op.mpmath(x, y), MPMATH)[: op.arity]
+                largest = max([largest, *(abs(p) for p in partials)])
+        assert largest > 1, f"{name}'s partials stay within 1: it may claim bounded_partials"
+
+
 @pytest.mark.parametrize("name", OPS)
 def test_each_rows_float64_partials_err_no_more_than_its_error_model_admits(name: str) -> None:
     op = OPS[name]
