@@ -38,6 +38,9 @@ from conformance.diagnosis.graph import (
     Battery,
     describe,
     error_signature,
+    family,
+    in_words,
+    op_alone,
     run_battery,
     signature_of,
 )
@@ -456,6 +459,7 @@ def _record(
     result: CheckResult,
 ) -> Problem:
     """Turn a shrunk failure into a problem (or a sighting of a known one)."""
+    _localize(ctx, outcome)
     signature = signature_of(
         outcome, _battery(ctx), check=check.name, known=lambda s: problems.get(s) is not None
     )
@@ -507,6 +511,29 @@ def _record(
         )
         problem.short, problem.wire = shown.short, shown.wire
     return problems.add(problem)
+
+
+def _localize(ctx: CheckContext, outcome: Outcome) -> None:
+    """Try each op of a wrongly computed program on its own, at the operands it met there; the
+    first that fails alone is the bug (its own rule), and the run's battery learns it, so every
+    program using that op is explained by it from then on. A check run without the ops check
+    meets broken ops inside compositions: this names the op instead of the composition."""
+    battery, program, expected = ctx.battery, outcome.program, outcome.expected
+    if battery is None or battery.merges_equal or program is None or expected is None:
+        return
+    if outcome.verdict.error is not None:
+        return
+    evaluate = _evaluator(RANDOM, ctx)
+    for k, node in enumerate(program.nodes):
+        if node.op in ("input", "const"):
+            continue
+        alone = op_alone(program, k, expected.values)
+        if alone is None:
+            continue
+        tried = evaluate(alone)
+        if tried.failed and tried.verdict.error is None:
+            battery.learn_alone(family(node.op), in_words(alone))
+            return
 
 
 def _failure(

@@ -6,14 +6,17 @@ process with the same description.
 
 A wrong number needs more care: the ops of a composition all passed alone, so the bug is in how
 the engine combines them, and one bug shows in endless programs. So once per run the engine gets
-a *battery* of textbook programs, each shape for each op family: the same Value on both sides
+a *battery* of textbook programs, each shape for each op family: the op alone (``a * b``: a
+check run without the ops check still composes broken ops), the same Value on both sides
 (``a * a``), a leaf used by two ops (``c = a * b; c * a``), an intermediate result on both sides
 and at two depths, a result fed to another op (an upstream gradient that is not 1), two distinct
 nodes holding equal values, and backward() called twice. What fails there names the bugs:
 
 * a shape that fails for every op family is the graph machinery's (accumulation, topological
   order): one bug, ``graph:any-op``;
-* a shape that fails for some families only is those families' rules: ``graph:mul``;
+* a shape that fails for some families only is those families' rules: ``graph:mul``; a family
+  that fails alone explains every failing program it is in (a textbook program that needs a
+  second op, ``exp(a) * 2``, tells nothing about ``exp`` when that op fails alone);
 * the equal-values case failing is nodes compared by value: ``graph:equal-values``;
 * two backward passes failing while one passes is torch's accumulation (a semantics difference):
   ``semantics:repeated-backward``.
@@ -42,6 +45,8 @@ __all__ = [
     "error_signature",
     "family",
     "features",
+    "in_words",
+    "op_alone",
     "quantity_of",
     "run_battery",
     "shape_of",
@@ -139,6 +144,10 @@ def _shift(usable: set[Variant], form: str) -> str | None:
 def _textbook(name: str, shape: str, usable: set[Variant]) -> Program | None:
     """The textbook program of ``shape`` for op ``name`` (None where its forms are missing)."""
     a, b = Node("input", value=A), Node("input", value=B)
+    if shape == "alone":
+        if OPS[name].arity == 1:
+            return Program((a, Node(name, (0,))), 1)
+        return Program((a, b, Node(name, (0, 1))), 2) if (name, "vv") in usable else None
     if OPS[name].arity == 1:
         scale = _scale(usable, "vc")
         if shape != "upstream" or scale is None:
@@ -172,6 +181,7 @@ def _textbook(name: str, shape: str, usable: set[Variant]) -> Program | None:
 
 
 BATTERY_SHAPES = (
+    "alone",  # first: a family that fails alone makes the others' programs that use it moot
     "same-operand",
     "shared-leaf",
     "shared-node",
@@ -192,6 +202,14 @@ class Battery:
     ones whose gradients are all 0, like ``c - c``): the machinery's, not an op's."""
     merges_equal: bool = False
     """The engine fails ``(a * 3) * (a + 4)`` at a = 2 and not ``(a * 3) * (a + 5)``."""
+    alone_at: dict[str, str] = field(default_factory=dict)
+    """Per op family found failing on its own after the battery ran (a failing program's node,
+    tried alone at the operands it met there), that program in words: ``relu(-0.5)``."""
+
+    def learn_alone(self, name: str, witness: str) -> None:
+        """Record that op family ``name`` fails on its own, as ``witness`` shows."""
+        self.failing.setdefault(name, set()).add("alone")
+        self.alone_at.setdefault(name, witness)
 
     def classify(self, program: Program, values: dict[int, float] | None) -> list[Signature]:
         """The signatures a failing ``program`` may have by the battery, likeliest first (an
@@ -202,13 +220,23 @@ class Battery:
         shapes = {shape for shape, _ in met}
         if "repeated-backward" in shapes and "repeated-backward" in self.agnostic:
             return [Signature("semantics", ("repeated-backward",))]
+        alone = self.fails_alone()
+        families = _families(program)
         specific = sorted(
-            {f for shape, f in met if shape in self.failing.get(f, set()) - self.agnostic}
+            families & alone
+            | {f for shape, f in met if shape in self.failing.get(f, set()) - self.agnostic}
         )
         found = [Signature("graph", (f,)) for f in specific]
-        if (self.agnostic - {"repeated-backward"}) & shapes:
+        if (self.agnostic - {"repeated-backward"}) & (shapes | {"alone"}):
             found.append(Signature("graph", ("any-op",)))
         return found
+
+    def fails_alone(self) -> set[str]:
+        """The op families whose textbook program fails with nothing else around the op (and
+        not every family alike, which is the machinery's): their own rules are wrong."""
+        if "alone" in self.agnostic:
+            return set()
+        return {f for f, shapes in self.failing.items() if "alone" in shapes}
 
 
 BATTERY_MAX_HANGS = 2
@@ -225,11 +253,14 @@ def run_battery(
     battery = Battery()
     tried: dict[str, set[str]] = {}
     hangs = 0
-    for name in sorted({family(n) for n, _ in usable}):
-        for shape in BATTERY_SHAPES:
+    families = sorted({family(n) for n, _ in usable})
+    for shape in BATTERY_SHAPES:
+        for name in families:
             program = _textbook(name, shape, usable)
             if program is None or hangs >= BATTERY_MAX_HANGS or time.perf_counter() > deadline:
                 continue
+            if (_families(program) - {name}) & battery.fails_alone():
+                continue  # exp(a) * 2 with a broken product says nothing about exp
             outcome = evaluate(program)
             hangs += outcome.verdict.error_kind == "timeout"
             expected = outcome.expected
@@ -335,6 +366,7 @@ def _gist(error: str) -> str:
 
 
 SHAPES = {
+    "alone": "nothing else (the op on its own)",
     "same-operand": "the same Value on both sides (a * a)",
     "shared-leaf": "a leaf used by two ops",
     "shared-node": "an intermediate result on both sides of an op",
@@ -343,6 +375,44 @@ SHAPES = {
     "repeated-backward": "backward() called twice",
 }
 """The battery's shapes, in words."""
+
+
+def _alone_example(name: str, battery: Battery) -> str:
+    """The program of op ``name`` on its own that failed, in words."""
+    if name in battery.alone_at:
+        return battery.alone_at[name]
+    a, b = Node("input", value=A), Node("input", value=B)
+    if OPS[name].arity == 1:
+        return in_words(Program((a, Node(name, (0,))), 1))
+    return in_words(Program((a, b, Node(name, (0, 1))), 2))
+
+
+def op_alone(program: Program, index: int, values: dict[int, float]) -> Program | None:
+    """Node ``index`` of ``program`` on its own, at the operands it met there: an input where it
+    met a Value, a constant where it met a number. None where an operand is unknown or not
+    finite, or where two operands are equal (that would test the engine's nodes, not the op)."""
+    node = program.nodes[index]
+    leaves: list[Node] = []
+    for j in node.args:
+        source = program.nodes[j]
+        x = source.value if source.op in ("input", "const") else values.get(j)
+        if x is None or not math.isfinite(x):
+            return None
+        leaves.append(Node("const" if source.op == "const" else "input", value=float(x)))
+    if len(leaves) == 2 and leaves[0].value == leaves[1].value:
+        return None
+    return Program((*leaves, Node(node.op, tuple(range(len(leaves))))), len(leaves))
+
+
+def in_words(program: Program) -> str:
+    """A one-op program as Python: ``Value(-0.5).relu()``, ``2.0 ** Value(0.5)``."""
+    *leaves, node = program.nodes
+    args = [f"Value({leaf.value!r})" if leaf.op == "input" else repr(leaf.value) for leaf in leaves]
+    a, b = args[0], args[1] if len(args) > 1 else ""
+    source = OPS[node.op].source.replace("{out} = ", "", 1)
+    if "{out}" in source:  # an augmented assignment: t = a; t *= b
+        return f"t = {a}; " + source.split("\n", 1)[1].replace("{out}", "t").format(b=b)
+    return source.format(a=a, b=b)
 
 
 def _shapes(names: Iterable[str]) -> str:
@@ -380,6 +450,14 @@ def describe(signature: Signature, outcome: Outcome, battery: Battery) -> str:
         )
     if kind == "graph" and len(key) >= 1 and all(k in OPS for k in key):
         shapes = set().union(*(battery.failing.get(f, set()) for f in key))
+        if set(key) & battery.fails_alone():
+            # (A run without the ops check: its composition checks meet the broken op itself.)
+            return (
+                f"{' and '.join(key)}: {quantity_of(outcome).replace('grad', 'gradient')} wrong "
+                f"even with the op on its own ({_alone_example(key[0], battery)}), so in every "
+                "program "
+                "using it: its own rule (`--check ops` says where it fails)"
+            )
         return f"{' and '.join(key)}: gradient wrong in programs with {_shapes(shapes)}"
     quantity = "a value" if key[0] == "value" else "a gradient"
     text = f"{quantity} wrong with {key[1].replace('+', ', ')}"

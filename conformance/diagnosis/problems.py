@@ -10,7 +10,8 @@ as colon-separated strings, which is also how an xfail file names a problem:
 * ``raises:RecursionError:visit``: an exception, by type and the engine function that raised it;
   ``hang``, ``crash:<what kind of death>``, ``protocol`` (a driver broke the wire protocol);
 * ``graph:mul``: compositions through one op family go wrong (its backward assigns instead of
-  accumulating, say); ``graph:any-op``: they go wrong whatever the ops (the topological sort or
+  accumulating, say, or, in a run without the ops check, its rule is wrong even on its own);
+  ``graph:any-op``: they go wrong whatever the ops (the topological sort or
   the accumulation); ``graph:equal-values``: nodes are merged by value;
 * ``semantics:repeated-backward``: a second backward() does not accumulate as torch's does;
 * ``graph:<quantity>:<families>:<shapes>``: what a failure that the textbook programs do not

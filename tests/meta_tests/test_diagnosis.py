@@ -18,6 +18,7 @@ import pytest
 import conformance
 
 from .engines import multi
+from .engines.broken import BUGS, Bug
 
 ENGINES = Path(__file__).resolve().parent / "engines"
 ROOT = ENGINES.parents[2]
@@ -61,6 +62,25 @@ def test_a_default_run_names_each_bug_of_a_multi_bug_engine_exactly_once(
         assert correct != problem.reproducer, "the reproducer does not import the target"
         passing = _run_script(correct, tmp_path, f"problem{number}_fixed")
         assert passing.returncode == 0, f"{problem.signature} on the reference:\n{passing}"
+
+
+# Engines whose one bug is an op's derivative (a full run names it by the ops check).
+OP_RULE_BUGS = [
+    bug for bug in BUGS if len(bug.problems) == 1 and bug.problems[0].endswith(":gradient")
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bug", OP_RULE_BUGS, ids=lambda bug: bug.name)
+def test_composition_checks_alone_name_a_broken_op_once_as_its_own_rule(bug: Bug) -> None:
+    # Without the ops check, random and kinks programs are full of the broken op: every failing
+    # program is that one bug, named after the op (not after each program's shape).
+    op = bug.problems[0].split(":")[1]
+    report = conformance.check(
+        bug.engine, profile="quick", seed=1, checks=["random", "kinks"], oracle="mpmath"
+    )
+    assert [str(p.signature) for p in report.problems] == [f"graph:{op}"], report.problem_text()
+    assert all("even with the op on its own" in p.summary for p in report.problems)
 
 
 def test_an_engine_refusing_a_value_exponent_with_a_bare_assert_is_conformant() -> None:

@@ -1,0 +1,65 @@
+"""The graph diagnosis: an op that fails on its own explains every failing program it is in."""
+
+from __future__ import annotations
+
+import math
+
+from conformance.diagnosis.graph import Battery, in_words, op_alone
+from conformance.diagnosis.problems import Signature
+from conformance.program import Node, Program
+
+
+def _program() -> Program:
+    """x = input 2.0, c = 3.0, t = x * c, r = relu(t - x), out = r * r (t = 6, r = 4)."""
+    return Program(
+        (
+            Node("input", value=2.0),
+            Node("const", value=3.0),
+            Node("mul", (0, 1)),
+            Node("sub", (2, 0)),
+            Node("relu", (3,)),
+            Node("mul", (4, 4)),
+        ),
+        5,
+    )
+
+
+VALUES = {0: 2.0, 2: 6.0, 3: 4.0, 4: 4.0, 5: 16.0}
+
+
+def _alone(index: int) -> str:
+    alone = op_alone(_program(), index, VALUES)
+    assert alone is not None
+    return in_words(alone)
+
+
+def test_an_op_alone_keeps_the_operands_it_met_and_their_kinds() -> None:
+    assert _alone(2) == "Value(2.0) * 3.0"
+    assert _alone(3) == "Value(6.0) - Value(2.0)"
+    assert _alone(4) == "Value(4.0).relu()"
+
+
+def test_an_op_alone_is_not_made_where_it_would_test_node_identity_or_lacks_a_number() -> None:
+    assert op_alone(_program(), 5, VALUES) is None  # r * r: the same Value on both sides
+    assert op_alone(_program(), 4, {**VALUES, 3: math.inf}) is None
+    assert op_alone(_program(), 4, {0: 2.0}) is None
+
+
+def test_augmented_assignments_read_as_python() -> None:
+    nodes = (Node("input", value=1.5), Node("const", value=2.0), Node("idiv", (0, 1)))
+    assert in_words(Program(nodes, 2)) == "t = Value(1.5); t /= 2.0"
+
+
+def test_a_family_failing_alone_explains_every_failing_program_it_is_in() -> None:
+    battery = Battery()
+    assert battery.classify(_program(), VALUES) == []
+    battery.learn_alone("relu", "Value(-1.0).relu()")
+    assert battery.classify(_program(), VALUES) == [Signature("graph", ("relu",))]
+    without_relu = Program(_program().nodes[:4], 3)
+    assert battery.classify(without_relu, VALUES) == []
+
+
+def test_every_family_failing_alone_is_the_machinery_not_each_op() -> None:
+    battery = Battery(failing={"mul": {"alone"}, "sub": {"alone"}}, agnostic={"alone"})
+    assert battery.fails_alone() == set()
+    assert battery.classify(_program(), VALUES) == [Signature("graph", ("any-op",))]
