@@ -90,6 +90,9 @@ MAX_NEW_PROBLEMS = 6
 STALE_ROUNDS = 2
 """A check stops searching after this many rounds in a row found only known problems."""
 
+MAX_ALONE = 40
+"""At most this many ops of a new failing program are tried on their own (see ``_localize``)."""
+
 BATTERY_SHARE = 0.1
 """At most this share of the run's time budget goes to the battery of textbook programs."""
 
@@ -524,13 +527,19 @@ def _localize(ctx: CheckContext, outcome: Outcome) -> None:
     if outcome.verdict.error is not None:
         return
     evaluate = _evaluator(RANDOM, ctx)
+    seen: set[str] = set()
     for k, node in enumerate(program.nodes):
         if node.op in ("input", "const"):
             continue
         alone = op_alone(program, k, expected.values)
-        if alone is None:
+        if alone is None or alone.to_json() in seen:
             continue
+        if len(seen) >= MAX_ALONE:  # an unshrunk 100,000-node chain: its first ops will do
+            return
+        seen.add(alone.to_json())
         tried = evaluate(alone)
+        if tried.verdict.error_kind == "timeout":
+            return  # one wait of the timeout is enough
         if tried.failed and tried.verdict.error is None:
             battery.learn_alone(family(node.op), in_words(alone))
             return

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 
+from conformance import runner
+from conformance.backends.base import Evaluation
+from conformance.checks import CheckContext, Outcome
 from conformance.diagnosis.graph import Battery, in_words, op_alone
 from conformance.diagnosis.problems import Signature
 from conformance.program import Node, Program
+from conformance.tolerance import Verdict
 
 
 def _program() -> Program:
@@ -63,3 +67,44 @@ def test_every_family_failing_alone_is_the_machinery_not_each_op() -> None:
     battery = Battery(failing={"mul": {"alone"}, "sub": {"alone"}}, agnostic={"alone"})
     assert battery.fails_alone() == set()
     assert battery.classify(_program(), VALUES) == [Signature("graph", ("any-op",))]
+
+
+def _chain(length: int) -> tuple[Program, dict[int, float]]:
+    """x = 1, then x + 1, then that + 1 ... ``length`` sums, with their values."""
+    nodes = [Node("input", value=1.0)]
+    values = {0: 1.0}
+    for k in range(length):
+        nodes += [Node("const", value=1.0), Node("add", (len(nodes) - 1 if k else 0, len(nodes)))]
+        values[len(nodes) - 1] = k + 2.0
+    return Program(tuple(nodes), len(nodes) - 1), values
+
+
+def _localized(monkeypatch, program: Program, values: dict[int, float], failing: str) -> tuple:
+    """Run the runner's localisation with an engine where only ``failing`` programs fail."""
+    tried: list[Program] = []
+
+    def evaluate(alone: Program) -> Outcome:
+        tried.append(alone)
+        status = "fail" if failing in in_words(alone) else "pass"
+        return Outcome(Verdict(status), alone)
+
+    monkeypatch.setattr(runner, "_evaluator", lambda check, ctx: evaluate)
+    battery = Battery()
+    ctx = CheckContext(None, None, [], "quick", battery=battery)  # type: ignore[arg-type]
+    wrong = Outcome(Verdict("fail"), program, Evaluation(values, {}))
+    runner._localize(ctx, wrong)
+    return battery, tried
+
+
+def test_a_failing_programs_first_op_that_fails_alone_is_learned(monkeypatch) -> None:
+    program, values = _chain(3)
+    battery, tried = _localized(monkeypatch, program, values, "Value(3.0) + 1.0")
+    # (x + 1.0 at x = 1.0 is not tried: equal operands would test node identity.)
+    assert [in_words(p) for p in tried] == ["Value(2.0) + 1.0", "Value(3.0) + 1.0"]
+    assert battery.fails_alone() == {"add"} and battery.alone_at["add"] == "Value(3.0) + 1.0"
+
+
+def test_an_unshrunk_long_program_has_at_most_a_few_dozen_ops_tried(monkeypatch) -> None:
+    program, values = _chain(100_000)
+    battery, tried = _localized(monkeypatch, program, values, "never")
+    assert len(tried) == runner.MAX_ALONE and battery.fails_alone() == set()
