@@ -39,7 +39,6 @@ from conformance.diagnosis.graph import (
     describe,
     error_signature,
     family,
-    in_words,
     op_alone,
     run_battery,
     signature_of,
@@ -51,7 +50,7 @@ from conformance.diagnosis.op_problems import (
     leaf_problem,
     op_problems,
 )
-from conformance.diagnosis.problems import Problem, Problems
+from conformance.diagnosis.problems import Problem, Problems, Signature
 from conformance.failure_store import FailureStore
 from conformance.ops import Variant
 from conformance.probe import Probe, probe
@@ -462,10 +461,13 @@ def _record(
     result: CheckResult,
 ) -> Problem:
     """Turn a shrunk failure into a problem (or a sighting of a known one)."""
-    _localize(ctx, outcome)
+    alone = _localize(ctx, outcome)
     signature = signature_of(
         outcome, _battery(ctx), check=check.name, known=lambda s: problems.get(s) is not None
     )
+    if isinstance(check, ProgramCheck) and problems.get(signature) is None:
+        # The op on its own is the smallest witness of its own rule: show that.
+        example, outcome = alone or _alone_witness(ctx, signature) or (example, outcome)
     known = problems.get(signature)
     if known is None and signature.kind == "hang" and outcome.program is not None:
         # A graph bug the battery knows (a topological sort without a visited set) can also
@@ -516,33 +518,48 @@ def _record(
     return problems.add(problem)
 
 
-def _localize(ctx: CheckContext, outcome: Outcome) -> None:
+def _localize(ctx: CheckContext, outcome: Outcome) -> tuple[Program, Outcome] | None:
     """Try each op of a wrongly computed program on its own, at the operands it met there; the
     first that fails alone is the bug (its own rule), and the run's battery learns it, so every
     program using that op is explained by it from then on. A check run without the ops check
-    meets broken ops inside compositions: this names the op instead of the composition."""
+    meets broken ops inside compositions: this names the op instead of the composition.
+    Returns that op on its own and its failure, or None."""
     battery, program, expected = ctx.battery, outcome.program, outcome.expected
     if battery is None or battery.merges_equal or program is None or expected is None:
-        return
+        return None
     if outcome.verdict.error is not None:
-        return
+        return None
     evaluate = _evaluator(RANDOM, ctx)
     seen: set[str] = set()
     for k, node in enumerate(program.nodes):
-        if node.op in ("input", "const"):
+        if node.op in ("input", "const") or family(node.op) in battery.fails_alone():
             continue
         alone = op_alone(program, k, expected.values)
         if alone is None or alone.to_json() in seen:
             continue
         if len(seen) >= MAX_ALONE:  # an unshrunk 100,000-node chain: its first ops will do
-            return
+            return None
         seen.add(alone.to_json())
         tried = evaluate(alone)
         if tried.verdict.error_kind == "timeout":
-            return  # one wait of the timeout is enough
+            return None  # one wait of the timeout is enough
         if tried.failed and tried.verdict.error is None:
-            battery.learn_alone(family(node.op), in_words(alone))
-            return
+            battery.learn_alone(family(node.op), alone)
+            return alone, tried
+    return None
+
+
+def _alone_witness(ctx: CheckContext, signature: Signature) -> tuple[Program, Outcome] | None:
+    """The battery's one-op program of the op family a ``graph:<family>`` signature names as
+    failing on its own, judged again (None for any other signature, or if it passes now)."""
+    battery = ctx.battery
+    if battery is None or signature.kind != "graph" or len(signature.key) != 1:
+        return None
+    program = battery.alone_at.get(signature.key[0])
+    if program is None or signature.key[0] not in battery.fails_alone():
+        return None
+    outcome = _evaluator(RANDOM, ctx)(program)
+    return (program, outcome) if outcome.failed else None
 
 
 def _failure(

@@ -202,12 +202,12 @@ class Battery:
     ones whose gradients are all 0, like ``c - c``): the machinery's, not an op's."""
     merges_equal: bool = False
     """The engine fails ``(a * 3) * (a + 4)`` at a = 2 and not ``(a * 3) * (a + 5)``."""
-    alone_at: dict[str, str] = field(default_factory=dict)
-    """Per op family found failing on its own after the battery ran (a failing program's node,
-    tried alone at the operands it met there), that program in words: ``relu(-0.5)``."""
+    alone_at: dict[str, Program] = field(default_factory=dict)
+    """Per op family found failing on its own, the one-op program that showed it (the battery's,
+    or a failing program's node tried alone at the operands it met there)."""
 
-    def learn_alone(self, name: str, witness: str) -> None:
-        """Record that op family ``name`` fails on its own, as ``witness`` shows."""
+    def learn_alone(self, name: str, witness: Program) -> None:
+        """Record that op family ``name`` fails on its own, as the one-op ``witness`` shows."""
         self.failing.setdefault(name, set()).add("alone")
         self.alone_at.setdefault(name, witness)
 
@@ -266,7 +266,9 @@ def run_battery(
             expected = outcome.expected
             if outcome.verdict.status == "unchecked" or expected is None:
                 continue
-            if outcome.failed:
+            if outcome.failed and shape == "alone":
+                battery.learn_alone(name, program)
+            elif outcome.failed:
                 battery.failing.setdefault(name, set()).add(shape)
             elif _degenerate(program):
                 continue  # c - c: its gradient is 0 whatever the machinery does
@@ -380,11 +382,8 @@ SHAPES = {
 def _alone_example(name: str, battery: Battery) -> str:
     """The program of op ``name`` on its own that failed, in words."""
     if name in battery.alone_at:
-        return battery.alone_at[name]
-    a, b = Node("input", value=A), Node("input", value=B)
-    if OPS[name].arity == 1:
-        return in_words(Program((a, Node(name, (0,))), 1))
-    return in_words(Program((a, b, Node(name, (0, 1))), 2))
+        return in_words(battery.alone_at[name])
+    return f"{name} alone"
 
 
 def op_alone(program: Program, index: int, values: dict[int, float]) -> Program | None:
@@ -455,8 +454,7 @@ def describe(signature: Signature, outcome: Outcome, battery: Battery) -> str:
             return (
                 f"{' and '.join(key)}: {quantity_of(outcome).replace('grad', 'gradient')} wrong "
                 f"even with the op on its own ({_alone_example(key[0], battery)}), so in every "
-                "program "
-                "using it: its own rule (`--check ops` says where it fails)"
+                "program using it: its own rule (`--check ops` says where it fails)"
             )
         return f"{' and '.join(key)}: gradient wrong in programs with {_shapes(shapes)}"
     quantity = "a value" if key[0] == "value" else "a gradient"

@@ -72,15 +72,22 @@ OP_RULE_BUGS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bug", OP_RULE_BUGS, ids=lambda bug: bug.name)
-def test_composition_checks_alone_name_a_broken_op_once_as_its_own_rule(bug: Bug) -> None:
+def test_composition_checks_alone_name_a_broken_op_once_as_its_own_rule(
+    bug: Bug, tmp_path: Path
+) -> None:
     # Without the ops check, random and kinks programs are full of the broken op: every failing
-    # program is that one bug, named after the op (not after each program's shape).
+    # program is that one bug, named after the op (not after each program's shape), and shown
+    # as the op on its own.
     op = bug.problems[0].split(":")[1]
     report = conformance.check(
         bug.engine, profile="quick", seed=1, checks=["random", "kinks"], oracle="mpmath"
     )
     assert [str(p.signature) for p in report.problems] == [f"graph:{op}"], report.problem_text()
-    assert all("even with the op on its own" in p.summary for p in report.problems)
+    (problem,) = report.problems
+    assert "even with the op on its own" in problem.summary
+    assert problem.program is not None and len(problem.program.nodes) <= 3, problem.reproducer
+    failing = _run_script(problem.reproducer, tmp_path, "alone")
+    assert failing.returncode != 0, f"the reproducer passes:\n{problem.reproducer}"
 
 
 def test_an_engine_refusing_a_value_exponent_with_a_bare_assert_is_conformant() -> None:
