@@ -23,17 +23,16 @@ oracle's calculus never rests on an engine's. How the hard parts are handled:
   input's gradient is nan: torch's non-finite gradients come from its own backward formulas
   (``inf * 0``), which this oracle should not reproduce, so ``determines_nonfinite_gradients`` is
   False and such programs are unchecked.
-* **float64-fragile gradients.** Where an op's partials are computed from a magnitude beyond
-  2**+-500 (an operand or the result), backpropagation in float64 may square it
-  (``-a / (b * b)``), and where the gradient arriving at an op is beyond 2**500, or what it sends
-  to an operand (``g * p``) is beyond 2**500 or below float64's normal range, it may overflow or
-  lose its digits: a correct engine's gradient may then differ from the exact one, so the
-  gradients of the inputs behind that step are nan (unchecked), a fact about float64, not about
-  the engine. Two kinds of op compute their partials from no such magnitude, so an operand's
-  magnitude alone makes nothing fragile there: those whose partials stay within [-1, 1] whatever
-  the operands (the table's ``bounded_partials``: sums, negation, relu, abs, tanh, sigmoid, sin,
-  cos; ``sigmoid(x) + 3`` with ``x = 1e-306``) and ``bilinear`` ones, whose partials are the
-  operands themselves (``x * 1e-200`` with ``x = 3``).
+* **float64-fragile gradients.** Where an op meets a magnitude beyond 2**+-500 (an operand or its
+  result), backpropagation in float64 may square it (``-a / (b * b)``), overflow or lose its
+  digits, so a correct engine's gradient may differ from the exact one: the gradients of the
+  inputs behind that op are nan (unchecked), a fact about float64, not about the engine. Two
+  kinds of op compute their partials from no such magnitude: those whose partials stay within
+  [-1, 1] whatever the operands (the table's ``bounded_partials``: sums, negation, relu, abs,
+  tanh, sigmoid, sin, cos; ``sigmoid(x) + 3`` with ``x = 1e-306``) and ``bilinear`` ones, whose
+  partials are the operands themselves (``x * 1e-200`` with ``x = 3``). There, what the op sends
+  back (``g * p``) is judged instead: only a gradient beyond 2**500 arriving at it, or one it
+  sends beyond 2**500 or below float64's normal range, leaves the inputs behind it unchecked.
 
 Values are correctly rounded to float64 up to the working precision (so a double rounding is
 possible only within 2**-200 of a halfway point). The oracle is not thread-safe: it sets mpmath's
@@ -240,16 +239,17 @@ class MpmathOracle(OracleBase):
             a = exact[ia]
             b = exact[ib] if ib >= 0 else zero
             op = OPS[node.op]
+            # Extreme magnitudes here: unless the op's partials are computed from none of them,
+            # what it sends back is judged instead (guarded).
+            guarded = y is not None and a is not None and b is not None
+            guarded = guarded and (_fragile(y) or _fragile(a) or _fragile(b))
             if (
                 undetermined[j]
                 or y is None
                 or a is None
                 or b is None
-                or (g and _huge(g))
-                or (
-                    not (op.bounded_partials or op.bilinear)
-                    and (_fragile(y) or _fragile(a) or _fragile(b))
-                )
+                or (guarded and not (op.bounded_partials or op.bilinear))
+                or (guarded and g and _huge(g))
             ):
                 for k in args:
                     undetermined[k] = True
@@ -261,7 +261,7 @@ class MpmathOracle(OracleBase):
                     undetermined[index] = True
                 elif g and p:
                     contribution = p * g
-                    if _huge(contribution) or _subnormal(contribution):
+                    if guarded and (_huge(contribution) or _subnormal(contribution)):
                         undetermined[index] = True  # float64's g * p overflows or loses digits
                     adjoint[index] += contribution
         grads: dict[int, float] = {}

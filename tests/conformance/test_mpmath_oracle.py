@@ -100,6 +100,20 @@ def test_gradients_through_float64_fragile_magnitudes_are_left_unchecked() -> No
     assert ORACLE.run(binary("mul", 1e-100, 3.0)).grads[0] == 3.0
 
 
+def test_a_long_chain_of_moderate_values_whose_gradient_underflows_is_still_judged() -> None:
+    # y <- tanh(y) * 0.5 + 1 stays near 1.4, its derivative near 0.2: after 600 steps the exact
+    # gradient is ~1e-420, 0 in float64, which any engine gets right (the deep check's chains are
+    # such programs: left unchecked, their engine would never even run).
+    nodes = [Node("input", value=0.3), Node("const", value=0.5), Node("const", value=1.0)]
+    y = 0
+    for _ in range(600):
+        nodes += [Node("tanh", (y,)), Node("mul", (len(nodes), 1))]
+        nodes.append(Node("add", (len(nodes) - 1, 2)))
+        y = len(nodes) - 1
+    ev = ORACLE.run(Program(tuple(nodes), y))
+    assert ev.all_finite() and ev.grads[0] == 0.0
+
+
 @pytest.mark.parametrize("op", [name for name, op in OPS.items() if op.bounded_partials])
 def test_ops_with_bounded_partials_settle_gradients_for_operands_of_any_magnitude(op: str) -> None:
     for tiny_or_huge in (1e-306, -2e-300, 1e300, -1e-200):
