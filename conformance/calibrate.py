@@ -20,10 +20,11 @@ from collections.abc import Sequence
 from conformance.backends import load_backend
 from conformance.backends.base import Evaluation
 from conformance.checks import CheckContext, ProgramCheck, get_check
+from conformance.checks.base import Outcome
 from conformance.probe import probe
 from conformance.program import Program
 from conformance.runner import run_check
-from conformance.tolerance import ABS, Verdict, compare, scales
+from conformance.tolerance import ABS, scales
 
 __all__ = ["main", "worst_ratio"]
 
@@ -44,6 +45,21 @@ def worst_ratio(program: Program, expected: Evaluation, got: Evaluation) -> floa
             scale = scale_map[i]
             worst = max(worst, diff / (scale * ULP) if scale > 0 else math.inf)
     return worst
+
+
+@dataclasses.dataclass
+class _Measured(ProgramCheck):
+    """A program check judged as in a run, that also keeps the worst passing difference."""
+
+    worst: float = 0.0
+
+    def _judge_run(
+        self, ctx: CheckContext, program: Program, expected: Evaluation, timeout: float | None
+    ) -> Outcome:
+        outcome = super()._judge_run(ctx, program, expected, timeout)
+        if outcome.got is not None and outcome.verdict.status == "pass":
+            self.worst = max(self.worst, worst_ratio(program, expected, outcome.got))
+        return outcome
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,29 +85,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(fatal, file=sys.stderr)
         return 2
     ctx = CheckContext(backend, oracle, supported, "thorough", timeout=30.0)
-    worst = [0.0]
-
-    def judge(
-        program: Program, expected: Evaluation, got: Evaluation | None, error: str | None
-    ) -> Verdict:
-        verdict = compare(program, expected, got, error)
-        if got is not None and verdict.status != "unchecked":
-            worst[0] = max(worst[0], worst_ratio(program, expected, got))
-        return verdict
-
     total, failed, started = 0, 0, time.perf_counter()
     for name in args.check or CHECKS:
         base = get_check(name)
         assert isinstance(base, ProgramCheck)
-        check = dataclasses.replace(base, judge=judge)
+        check = _Measured(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
         count = args.random if name == "random" else args.others
-        worst[0] = 0.0
         result = run_check(check, ctx, seed_value=args.seed, budget=None, count=count)
+        worst = check.worst
         total += result.examples
         failed += result.status == "failed"
         print(
             f"{name:10} {result.status:7} examples={result.examples:<7} "
-            f"unchecked={result.unchecked:<5} worst={worst[0]:.3g} ulps of scale",
+            f"unchecked={result.unchecked:<5} worst={worst:.3g} ulps of scale",
             flush=True,
         )
         for failure in result.failures:

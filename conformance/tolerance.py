@@ -41,6 +41,7 @@ __all__ = [
     "compare_semantic_values",
     "compare_semantics",
     "compare_settled",
+    "compare_unsettled",
     "scales",
     "undetermined",
 ]
@@ -129,13 +130,17 @@ def scales(
         pa, pb = op.partials_at(a, b, y)
         s = abs(y) + UNDERFLOW + _times(_magnitude(pa), sa) + _times(_magnitude(pb), sb)
         ambiguous = op.ambiguous_operands
-        if ambiguous and (
-            (0 in ambiguous and ambiguous_zero(a, sa)) or (1 in ambiguous and ambiguous_zero(b, sb))
-        ):
-            s = math.inf  # a denominator (or log's operand) that may be 0: anything, or inf
-        elif (sa or sb) and op.first_order_breaks(a, b, REL * sa, REL * sb):
-            # v ** w with w = -87 +- 1e17 (after a cancellation) may be 0, 1 or inf in float64:
-            # first-order error analysis around the oracle's point says nothing there.
+        if (
+            ambiguous
+            and (
+                (0 in ambiguous and ambiguous_zero(a, sa))
+                or (1 in ambiguous and ambiguous_zero(b, sb))
+            )
+        ) or ((sa or sb) and op.first_order_breaks(a, b, REL * sa, REL * sb)):
+            # A denominator (or log's operand) that may be 0, or v ** w with w = -87 +- 1e17
+            # (after a cancellation), may be 0, 1 or inf in float64: first-order error analysis
+            # around the oracle's point says nothing there, of the value or of the partials
+            # (1 / a of an `a` that is all rounding error).
             s = math.inf
             extras[i] = (math.inf, math.inf)
             partials[i] = (pa, pb)
@@ -387,6 +392,54 @@ def compare_settled(
     )
     verdict.severity = "semantics"
     return verdict
+
+
+def compare_unsettled(
+    program: Program,
+    expected: Evaluation,
+    got: Evaluation | None,
+    error: str | None = None,
+    *,
+    phase: str = "",
+    gradients: bool = True,
+) -> Verdict:
+    """The verdict on a program whose numbers the oracle does not all settle as finite: torch's
+    inf or nan, or gradients the mpmath oracle leaves open (``gradients=False``).
+
+    What is settled is still judged, as ``compare_settled`` does, and weighs as a semantics
+    difference, except where the engine is plainly wrong: a value that differs beyond tolerance
+    although it and every value it is computed from are finite, or a raise in the forward pass
+    (``phase``) of a program whose values are all finite and determined. A passing program stays
+    ``unchecked``: the oracle did not settle all of it.
+    """
+    if got is None:
+        tol = scales(program, expected)
+        values_settled = all(
+            math.isfinite(e) and not undetermined(e, tol.values[i])
+            for i, e in expected.values.items()
+        )
+        forward = phase in ("forward", "")  # a raise of unknown phase prevented everything
+        severity = "error" if forward and values_settled else "semantics"
+        return Verdict("fail", error=error or "no evaluation", severity=severity)
+    verdict = compare_settled(program, expected, got, error, gradients=gradients)
+    if not verdict.failed:
+        return Verdict("unchecked", note="not all of it settled by the oracle; the rest passed")
+    clean = _finite_lineage(program, expected)
+    if any(m.kind == "value" and clean[m.node] for m in verdict.mismatches):
+        verdict.severity = "error"
+    return verdict
+
+
+def _finite_lineage(program: Program, expected: Evaluation) -> list[bool]:
+    """Per node: whether its value and every value it is computed from are finite."""
+    clean: list[bool] = []
+    for i, node in enumerate(program.nodes):
+        if node.op in ("input", "const"):
+            clean.append(math.isfinite(float(node.value)))  # type: ignore[arg-type]
+        else:
+            value = expected.values.get(i, math.nan)
+            clean.append(math.isfinite(value) and all(clean[j] for j in node.args))
+    return clean
 
 
 def compare_semantic_values(

@@ -77,6 +77,7 @@ class BackendError(Exception):
         phase: str = "",
         where: str = "",
         not_a_number: str = "",
+        fatal: bool = False,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -85,13 +86,16 @@ class BackendError(Exception):
         self.where = where
         self.not_a_number = not_a_number
         """The type of what was read where a float was expected (``complex``), if that was it."""
+        self.fatal = fatal
+        """The engine hung, or its process died or answered garbage: wrong whatever the
+        program's numbers should be (an exception raised and reported is not fatal)."""
 
 
 class BackendTimeout(BackendError):
     """The backend ran longer than the per-program time limit."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"timed out after {seconds:g} s (hang?)", kind="timeout")
+        super().__init__(f"timed out after {seconds:g} s (hang?)", kind="timeout", fatal=True)
         self.seconds = seconds
 
 

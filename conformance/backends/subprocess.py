@@ -322,7 +322,9 @@ class SubprocessBackend(BackendBase):
             try:
                 self._start()
             except Exception as exc:  # TargetError: fails this program, the next one tries again
-                raise BackendError(f"could not restart the backend process: {exc}") from None
+                raise BackendError(
+                    f"could not restart the backend process: {exc}", fatal=True
+                ) from None
         request_id = self._next_id
         self._next_id += 1
         request = encode_line(encode_request(program, request_id))
@@ -420,7 +422,9 @@ class SubprocessBackend(BackendBase):
             )
         if error_kind == "invalid_request":
             raise BackendError(
-                f"the backend rejected the request as invalid: {text}", kind="protocol"
+                f"the backend rejected the request as invalid: {text}",
+                kind="protocol",
+                fatal=True,
             )
         raise _Broken(f"error message with unknown kind {error_kind!r}: {_shorten(message)}")
 
@@ -553,13 +557,14 @@ def _start_error(message: str) -> Exception:
 
 
 def _backend_error(description: str, kind: str, timeout: float, phase: str = "") -> BackendError:
-    """The BackendError for a broken exchange (a BackendTimeout for a hang)."""
+    """The BackendError for a broken exchange (a BackendTimeout for a hang): fatal, whatever
+    the program's numbers (the process died, hung or answered garbage)."""
     if kind == "timeout":
         error = BackendTimeout(timeout)
         error.args = (description,)
         error.phase = phase
         return error
-    return BackendError(description, kind=kind, phase=phase)
+    return BackendError(description, kind=kind, phase=phase, fatal=True)
 
 
 def _parse_line(line: bytes) -> Any:

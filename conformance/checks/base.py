@@ -20,7 +20,7 @@ from conformance.backends.base import (
 from conformance.ops import Variant
 from conformance.program import Program
 from conformance.strategies import ProgramBatch
-from conformance.tolerance import Verdict, compare, compare_settled
+from conformance.tolerance import Verdict, compare, compare_settled, compare_unsettled
 
 if TYPE_CHECKING:
     from conformance.diagnosis.graph import Battery
@@ -260,19 +260,33 @@ class ProgramCheck(Check):
     def _judge_run(
         self, ctx: CheckContext, program: Program, expected: Evaluation, timeout: float | None
     ) -> Outcome:
-        """Run ``program`` on the backend and judge it against the oracle's ``expected``."""
-        if self.judge is compare and not expected.all_finite():
-            return Outcome(Verdict("unchecked"), program, expected)
+        """Run ``program`` on the backend and judge it against the oracle's ``expected``.
+
+        A program the oracle does not settle in full runs too: a hang, a crash or a plainly
+        wrong value there is an error like anywhere else (``compare_unsettled``)."""
         failure: BackendError | None = None
         try:
             got: Evaluation | None = run_guarded(ctx.backend, program, timeout)
         except BackendError as exc:
             got, failure = None, exc
-        verdict = self._judge_for(ctx)(program, expected, got, str(failure) if failure else None)
+        error = str(failure) if failure else None
+        if self.judge is compare and not expected.all_finite():
+            verdict = compare_unsettled(
+                program,
+                expected,
+                got,
+                error,
+                phase=failure.phase if failure else "",
+                gradients=getattr(ctx.oracle, "determines_nonfinite_gradients", True),
+            )
+        else:
+            verdict = self._judge_for(ctx)(program, expected, got, error)
         if failure is not None:
             note_error(verdict, failure)
         if self.semantics and self.judge is compare:
             verdict.severity = "semantics"  # repeated backward passes: torch's accumulation
+        if failure is not None and failure.fatal and verdict.failed:
+            verdict.severity = "error"  # a hang or a dead process is no convention of torch's
         return Outcome(verdict, program, expected, got)
 
 

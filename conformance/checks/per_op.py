@@ -175,7 +175,8 @@ def judge_point(
     there (torch's ``c / v`` is ``reciprocal(v) * c``, which overflows for v = 1e-310 while the
     quotient does not), the number is an artefact of torch's evaluation: not judged; nor are
     non-finite gradients of an oracle that does not determine them (``nonfinite_gradients``),
-    nor points where the op is float64-fragile.
+    nor points where the op is float64-fragile. A raise is judged even there: torch never
+    raises, so it differs at least in semantics.
     """
     if isinstance(expected, BackendError) or _fragile(program):
         return {q: Finding("unchecked") for q in _nodes_of(form)}
@@ -193,15 +194,17 @@ def judge_point(
             continue
         is_value = quantity == "value"
         e = expected.values[node] if is_value else expected.grads[node]
+        if isinstance(got, BackendError):
+            # Judged even where the oracle leaves the number open (inf or nan in float64, or
+            # not settled): torch never raises, so a raise there still differs (semantics).
+            grads_finite = all(math.isfinite(x) for x in expected.grads.values())
+            findings[quantity] = _judge_error(e, got, is_value, grads_finite)
+            continue
         if not math.isfinite(e) and not determined[quantity]:
             findings[quantity] = Finding("unchecked", e)
             continue
         scale = (value_scale if is_value else grad_scale).get(node, math.nan)
         tolerance = REL * scale + ABS if math.isfinite(scale) else math.nan
-        if isinstance(got, BackendError):
-            grads_finite = all(math.isfinite(x) for x in expected.grads.values())
-            findings[quantity] = _judge_error(e, got, is_value, grads_finite)
-            continue
         g = (got.values if is_value else got.grads).get(node)
         findings[quantity] = _judge_number(e, g, tolerance)
     return findings
@@ -248,13 +251,15 @@ def _judge_error(e: float, error: BackendError, is_value: bool, grads_finite: bo
 
     A raise in the forward pass is judged on the value; one in the backward pass on the
     gradients, and as an error only where torch's gradients are all finite (else an engine that
-    raises where torch's backward meets a nan differs only in semantics)."""
+    raises where torch's backward meets a nan differs only in semantics); a hang or a dead
+    process is an error wherever it happens."""
     phase = error.phase
     if (is_value and phase in ("backward", "read", "release")) or (
         not is_value and phase == "forward"
     ):
         return Finding("unchecked")  # the raise is reported on the quantity it prevented
-    status = "wrong" if math.isfinite(e) and (is_value or grads_finite) else "semantics"
+    settled = math.isfinite(e) and (is_value or grads_finite)
+    status = "wrong" if settled or error.fatal else "semantics"  # a hang is never a convention
     if error.not_a_number:
         return Finding(status, e, None, error=f"a {error.not_a_number}, not a float")
     text = str(error).splitlines()[0] if str(error) else error.kind

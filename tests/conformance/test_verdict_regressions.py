@@ -259,3 +259,26 @@ def test_gradients_through_a_division_by_a_value_zero_within_its_error_are_not_j
     engine = _evaluate(program)
     other = Evaluation(dict(engine.values), {0: engine.grads[0] * 100.0})
     assert compare(program, engine, other).status != "fail"
+
+
+def test_gradients_through_a_log_of_a_value_that_is_all_rounding_error_are_not_judged() -> None:
+    # v4 = c - log(exp(x)) with x = -1.15e-20: exactly c - x = 1.15e-20, but 6.6e-234 = c in
+    # float64 (exp(x) rounds to 1). d log(v4) = 1 / v4 is then 8.7e19 or 1.5e233: the mpmath
+    # oracle (exact values) once failed every correct engine on it.
+    x, c = -1.1539119039501578e-20, 6.637317444893851e-234
+    nodes = (
+        Node("input", value=x),
+        Node("exp", (0,)),
+        Node("log", (1,)),
+        Node("const", value=c),
+        Node("sub", (3, 2)),
+        Node("log", (4,)),
+    )
+    program = Program(nodes, 5)
+    engine = _evaluate(program)
+    assert engine.values[4] == c and engine.grads[0] == -1 / c
+    exact = Evaluation({0: x, 1: 1.0, 2: x, 4: c - x, 5: math.log(c - x)}, {0: 1 / x})
+    assert compare(program, exact, engine).status != "fail"
+    # The same program's well-determined numbers are still judged.
+    wrong = Evaluation({**engine.values, 1: 1.5}, dict(engine.grads))
+    assert compare(program, exact, wrong).failed
