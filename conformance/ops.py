@@ -179,6 +179,7 @@ Binary = Callable[[float, float], float]
 Partials = Callable[[Any, Any, Any, Numbers], tuple[Any, Any]]
 PartialScales = Callable[[float, float, float, float, float], tuple[float, float]]
 FirstOrder = Callable[[float, float, float, float], bool]
+Factor = Callable[[Any, Any, Any], Any]
 
 
 def _no_kink(a: float, b: float) -> bool:
@@ -242,6 +243,13 @@ class Op:
     """Its partials are at most 1 in magnitude whatever the operands (1, -1 or 0 for sums,
     negation, relu and abs; 1 - y*y, y*(1 - y), cos a, -sin a): float64 computes them without
     overflow, so no operand's magnitude makes backpropagating through the op fragile."""
+    partial_factors: tuple[Factor | None, Factor | None] = (None, None)
+    """Per operand, (a, b, y) -> the one quantity its partial is a moderate multiple of (at most
+    2**10 times it) that float64 computes in one rounding: ``1 / b`` for a / b's a, ``y`` for exp,
+    ``1 / y`` for sqrt. Where that quantity is a normal float64 number, the gradient through this
+    operand does not depend on the formula an engine uses, however extreme the operands (the
+    mpmath oracle's guard). None where the partial needs more: a / b's b is -a / b**2, and b * b
+    may under- or overflow where the partial does not."""
     either_side: bool = False
     """micrograd's API takes a number on either side of it (``v * 2`` and ``2 * v``): a missing
     number form, where the op itself exists, is a problem rather than a skipped variant."""
@@ -388,6 +396,25 @@ def _relative_error_of(operand: int) -> FirstOrder:
         return dx > FIRST_ORDER_LIMIT * abs(x)
 
     return breaks
+
+
+# --- the quantities partials are moderate multiples of (Op.partial_factors) ----------------
+
+
+def _result(a: Any, b: Any, y: Any) -> Any:
+    return y
+
+
+def _reciprocal_of_a(a: Any, b: Any, y: Any) -> Any:
+    return 1 / a
+
+
+def _reciprocal_of_b(a: Any, b: Any, y: Any) -> Any:
+    return 1 / b
+
+
+def _reciprocal_of_result(a: Any, b: Any, y: Any) -> Any:
+    return 1 / y
 
 
 # --- add / sub / mul / div / neg ------------------------------------------------------------
@@ -724,6 +751,7 @@ def _inplace(base: Op, symbol: str) -> Op:
         ambiguous_operands=base.ambiguous_operands,
         fragile=base.fragile,
         bilinear=base.bilinear,
+        partial_factors=base.partial_factors,
         amplification=base.amplification,
         kink=base.kink,
         inplace=True,
@@ -771,6 +799,7 @@ _DIV = _binary(
     first_order_breaks=_relative_error_of(1),
     ambiguous_operands=(1,),
     amplification=_amplify_div,
+    partial_factors=(_reciprocal_of_b, None),
     fragile=_subnormal_denominator,
     contraction=2.0,
     specials=(1e-200, 1e200, 1.5e-154, 1e-300),
@@ -789,6 +818,7 @@ _POW = Op(
     exact=False,
     partials=_p_pow,
     partial_scales=_s_pow,
+    partial_factors=(None, _result),  # d/db a ** b = y * log(a), |log a| <= 745
     first_order_breaks=_pow_breaks,
     amplification=_amplify_pow,
     kink=_pow_kink,
@@ -830,6 +860,7 @@ OPS: dict[str, Op] = {
             _p_exp,
             exact=False,
             partial_scales=_s_exp,
+            partial_factors=(_result, None),
             first_order_breaks=_absolute_error,
             specials=(709.78, 709.0, -708.4, -745.1, 1e-300),
         ),
@@ -840,6 +871,7 @@ OPS: dict[str, Op] = {
             _p_log,
             exact=False,
             partial_scales=_s_log,
+            partial_factors=(_reciprocal_of_a, None),
             first_order_breaks=_relative_error_of(0),
             ambiguous_operands=(0,),
             specials=(1.0, 5e-324, 1e-308, 1.7e308, 1e-10),
@@ -916,6 +948,7 @@ OPS: dict[str, Op] = {
             _p_sqrt,
             exact=False,
             partial_scales=_s_sqrt,
+            partial_factors=(_reciprocal_of_result, None),
             first_order_breaks=_relative_error_of(0),
             ambiguous_operands=(0,),
             specials=(0.0, -0.0, 5e-324, 1e-308, 1.7e308),

@@ -33,6 +33,10 @@ oracle's calculus never rests on an engine's. How the hard parts are handled:
   partials are the operands themselves (``x * 1e-200`` with ``x = 3``). There, what the op sends
   back (``g * p``) is judged instead: only a gradient beyond 2**500 arriving at it, or one it
   sends beyond 2**500 or below float64's normal range, leaves the inputs behind it unchecked.
+  The same holds, operand by operand, where a partial is a moderate multiple of one quantity
+  float64 computes in a single rounding (the table's ``partial_factors``: ``1 / b`` for the
+  numerator of ``a / b``, ``y`` for exp, ``1 / y`` for sqrt) and that quantity is a normal
+  float64 number: ``1e-300 / 3`` settles the numerator's gradient, not the denominator's.
 
 Values are correctly rounded to float64 up to the working precision (so a double rounding is
 possible only within 2**-200 of a halfway point). The oracle is not thread-safe: it sets mpmath's
@@ -243,12 +247,13 @@ class MpmathOracle(OracleBase):
             # what it sends back is judged instead (guarded).
             guarded = y is not None and a is not None and b is not None
             guarded = guarded and (_fragile(y) or _fragile(a) or _fragile(b))
+            relaxed = op.bounded_partials or op.bilinear
             if (
                 undetermined[j]
                 or y is None
                 or a is None
                 or b is None
-                or (guarded and not (op.bounded_partials or op.bilinear))
+                or (guarded and not relaxed and not any(op.partial_factors))
                 or (guarded and g and _huge(g))
             ):
                 for k in args:
@@ -257,7 +262,7 @@ class MpmathOracle(OracleBase):
             partials = self._partials(op, a, b, y)
             for k, index in enumerate(args):
                 p = partials[k] if partials is not None else None
-                if p is None:
+                if p is None or (guarded and not relaxed and not _settles(op, k, a, b, y)):
                     undetermined[index] = True
                 elif g and p:
                     contribution = p * g
@@ -293,6 +298,25 @@ class MpmathOracle(OracleBase):
         if not man_exp[1] and man_exp[2]:  # inf or nan
             return None
         return p
+
+
+def _settles(op: Op, k: int, a: Any, b: Any, y: Any) -> bool:
+    """Whether operand ``k``'s partial is a moderate multiple of a quantity float64 computes in
+    one rounding (the op table's ``partial_factors``) that is 0 or a normal float64 number."""
+    factor = op.partial_factors[k]
+    if factor is None:
+        return False
+    try:
+        q = factor(a, b, y)
+    except ZeroDivisionError:
+        return False
+    man_exp = getattr(q, "_mpf_", None)
+    if man_exp is None:  # a plain number
+        return bool(q == 0 or 2.0**_SUBNORMAL_EXP <= abs(q) < 2.0 ** (_FLOAT_MAX_EXP - 1))
+    if not man_exp[1]:
+        return not man_exp[2]  # 0 (inf and nan carry a zero mantissa and a special exponent)
+    magnitude: int = man_exp[2] + man_exp[3]
+    return _SUBNORMAL_EXP < magnitude <= _FLOAT_MAX_EXP - 1
 
 
 def _subnormal(y: Any) -> bool:

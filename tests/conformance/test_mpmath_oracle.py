@@ -126,6 +126,20 @@ def test_ops_with_bounded_partials_settle_gradients_for_operands_of_any_magnitud
             assert abs(ev.grads[0]) == abs(ev.grads[1]) == 1.0
 
 
+def test_a_partial_that_is_a_normal_multiple_of_one_rounded_quantity_is_settled() -> None:
+    # d(x / 3)/dx = 1/3 however tiny x is; d(3 / x)/dx = -3 / x**2 is not (x * x underflows).
+    tiny_over_three = ORACLE.run(binary("div", 1e-300, 3.0))
+    assert tiny_over_three.grads[0] == 1 / 3 and math.isnan(tiny_over_three.grads[1])
+    # exp(400) is 5.2e173, beyond 2**500; scaled back by 1e-200, its gradient is moderate.
+    nodes = (Node("input", value=400.0), Node("exp", (0,)), Node("const", value=1e-200))
+    scaled = ORACLE.run(Program((*nodes, Node("mul", (1, 2))), 3))
+    assert scaled.grads[0] == pytest.approx(math.exp(400.0) * 1e-200, rel=1e-15)
+    assert ORACLE.run(unary("sqrt", 1e-300)).grads[0] == pytest.approx(5e149, rel=1e-15)
+    assert ORACLE.run(unary("log", 1e300)).grads[0] == 1e-300
+    # ... but not where that quantity leaves float64's normal range: 1 / 1e-310 overflows.
+    assert math.isnan(ORACLE.run(binary("div", 1e-300, 1e-310)).grads[0])
+
+
 def test_a_tiny_operand_of_an_op_whose_partials_depend_on_it_is_still_fragile() -> None:
     nodes = (Node("input", value=1e-306), Node("const", value=3.0), Node("add", (0, 1)))
     sum_then_div = (*nodes, Node("div", (1, 0)))  # d/dx (3 / x) = -3 / (x * x): underflows

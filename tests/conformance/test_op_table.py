@@ -180,6 +180,32 @@ def test_rows_that_claim_bounded_partials_have_partials_within_1_everywhere(name
         assert all(abs(p) <= 1 for p in partials), (name, a, b, partials)
 
 
+@pytest.mark.parametrize(
+    ("name", "k"),
+    [(n, k) for n, op in OPS.items() for k in (0, 1) if op.partial_factors[k] and not op.inplace],
+)
+def test_a_claimed_partial_factor_is_within_2_to_the_10_of_the_partial_everywhere(
+    name: str, k: int
+) -> None:
+    op = OPS[name]
+    compared = 0
+    for a, b in _operands(op):
+        y = _exact(op, a, b)
+        if y is None:
+            continue
+        x, z = mpmath.mpf(a), mpmath.mpf(b)
+        try:
+            partial = op.partials(x, z, y, MPMATH)[k]
+            factor = op.partial_factors[k](x, z, y)  # type: ignore[misc]
+        except ZeroDivisionError:  # a pole: no partial to compare
+            continue
+        if not (mpmath.isfinite(partial) and mpmath.isfinite(factor)) or factor == 0:
+            continue
+        assert abs(partial) <= 2**10 * abs(factor), (name, k, a, b, partial, factor)
+        compared += partial != 0
+    assert compared > 10
+
+
 def test_the_rows_without_bounded_partials_have_partials_beyond_1_somewhere() -> None:
     # (A missing claim costs the mpmath oracle checked programs, a wrong one false positives.)
     unbounded = [op.name for op in OPS.values() if not op.bounded_partials and not op.inplace]
