@@ -323,16 +323,18 @@ def compare_semantics(
     *,
     gradients: bool = True,
     reference: Evaluation | None = None,
+    open_gradients: bool = False,
 ) -> Verdict:
     """Like compare, but non-finite oracle numbers must be reproduced (nan as nan, inf signed).
 
     Finite numbers are compared with the usual tolerance where their scale is finite and they
     are determined in float64 (finite gradients not at all when the program is float64-fragile).
     ``gradients=False`` compares the values only (for an oracle that cannot determine
-    non-finite gradients). Where ``reference`` (another float64 evaluation, the op table's) has
-    a finite number for one the oracle has as inf or nan, that inf or nan comes from how the
-    oracle evaluates (torch's ``c / v`` overflowing its reciprocal), not from the program: it is
-    not judged.
+    non-finite gradients); ``open_gradients=True`` compares its finite gradients and skips the
+    others (the mpmath oracle's nan is "not settled", not torch's nan). Where ``reference``
+    (another float64 evaluation, the op table's) has a finite number for one the oracle has as
+    inf or nan, that inf or nan comes from how the oracle evaluates (torch's ``c / v``
+    overflowing its reciprocal), not from the program: it is not judged.
     """
     if got is None:
         return Verdict("fail", error=error or "no evaluation")
@@ -352,7 +354,7 @@ def compare_semantics(
             if g is None:
                 mismatches.append(Mismatch(kind, i, e, g, math.nan))
             elif not math.isfinite(e):
-                if math.isfinite(ref_map.get(i, math.nan)):
+                if math.isfinite(ref_map.get(i, math.nan)) or (kind == "grad" and open_gradients):
                     continue
                 if kind == "grad" and extreme:
                     continue  # inf * 0 or inf: which one depends on where a product underflows
@@ -401,16 +403,18 @@ def compare_unsettled(
     error: str | None = None,
     *,
     phase: str = "",
-    gradients: bool = True,
+    nonfinite_gradients: bool = True,
 ) -> Verdict:
     """The verdict on a program whose numbers the oracle does not all settle as finite: torch's
-    inf or nan, or gradients the mpmath oracle leaves open (``gradients=False``).
+    inf or nan, or gradients the mpmath oracle leaves open (``nonfinite_gradients=False``: its
+    nan gradients are skipped, its finite ones judged).
 
-    What is settled is still judged, as ``compare_settled`` does, and weighs as a semantics
-    difference, except where the engine is plainly wrong: a value that differs beyond tolerance
-    although it and every value it is computed from are finite, or a raise in the forward pass
-    (``phase``) of a program whose values are all finite and determined. A passing program stays
-    ``unchecked``: the oracle did not settle all of it.
+    What is settled is judged, as ``compare_settled`` does, and weighs as a semantics difference
+    (torch's conventions where it is inf or nan), except where the engine is plainly wrong: a
+    value that differs beyond tolerance although it and every value it is computed from are
+    finite, a gradient the mpmath oracle settles, or a raise in the forward pass (``phase``) of a
+    program whose values are all finite and determined. A passing program stays ``unchecked``:
+    the oracle did not settle all of it.
     """
     if got is None:
         tol = scales(program, expected)
@@ -421,12 +425,23 @@ def compare_unsettled(
         forward = phase in ("forward", "")  # a raise of unknown phase prevented everything
         severity = "error" if forward and values_settled else "semantics"
         return Verdict("fail", error=error or "no evaluation", severity=severity)
-    verdict = compare_settled(program, expected, got, error, gradients=gradients)
+    from conformance.oracles.table import TableOracle
+
+    verdict = compare_semantics(
+        program,
+        expected,
+        got,
+        error,
+        reference=TableOracle().run(program),
+        open_gradients=not nonfinite_gradients,
+    )
     if not verdict.failed:
         return Verdict("unchecked", note="not all of it settled by the oracle; the rest passed")
     clean = _finite_lineage(program, expected)
-    if any(m.kind == "value" and clean[m.node] for m in verdict.mismatches):
-        verdict.severity = "error"
+    plain = any(
+        clean[m.node] if m.kind == "value" else not nonfinite_gradients for m in verdict.mismatches
+    )
+    verdict.severity = "error" if plain else "semantics"
     return verdict
 
 

@@ -277,7 +277,7 @@ class ProgramCheck(Check):
                 got,
                 error,
                 phase=failure.phase if failure else "",
-                gradients=getattr(ctx.oracle, "determines_nonfinite_gradients", True),
+                nonfinite_gradients=getattr(ctx.oracle, "determines_nonfinite_gradients", True),
             )
         else:
             verdict = self._judge_for(ctx)(program, expected, got, error)

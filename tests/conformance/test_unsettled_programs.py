@@ -183,3 +183,29 @@ def test_the_ops_check_reports_a_raise_where_the_oracle_leaves_the_gradient_open
     findings = judge_point(program, "vv", expected, error, nonfinite_gradients=False)
     assert findings["grad b"].status == "semantics"
     assert "OverflowError" in (findings["grad b"].error or "")
+
+
+def test_a_gradient_mpmath_settles_beside_one_it_leaves_open_is_still_judged() -> None:
+    # 2a + b**2 at b = 1e-160: d/da = 2 is settled; b**2 is subnormal, and mpmath leaves the
+    # gradient through it open (2 * b ** 1 may be computed from it or not).
+    b = 1e-160
+    program = Program(
+        (
+            Node("input", value=3.0),
+            Node("const", value=2.0),
+            Node("mul", (0, 1)),
+            Node("input", value=b),
+            Node("pow", (3, 1)),
+            Node("add", (2, 4)),
+        ),
+        5,
+    )
+    values = {0: 3.0, 2: 6.0, 3: b, 4: b * b, 5: 6.0 + b * b}
+    expected = Evaluation(values, {0: 2.0, 3: math.nan})
+    right = Evaluation(dict(values), {0: 2.0, 3: 2 * b})
+    verdict = compare_unsettled(program, expected, right, nonfinite_gradients=False)
+    assert verdict.status == "unchecked"
+    wrong = Evaluation(dict(values), {0: 3.0, 3: 2 * b})
+    verdict = compare_unsettled(program, expected, wrong, nonfinite_gradients=False)
+    assert verdict.failed and verdict.severity == "error"
+    assert [(m.kind, m.node) for m in verdict.mismatches] == [("grad", 0)]
