@@ -46,7 +46,7 @@ def check(
     skip_ops: Sequence[str] = (),
     aliases: Sequence[str] = (),
     xfail: Sequence[str] = (),
-    isolate: bool = False,
+    isolate: bool | None = None,
     database: str | None = None,
 ) -> Report:
     """Check ``target`` (``module:Value``, ``file.py:Value``, a class, an adapter, a Backend).
@@ -57,8 +57,8 @@ def check(
     ``timeout`` is the per-program limit in seconds, ``shrink_seconds`` caps the time spent
     shrinking each failure; ``skip_ops`` (``"pow:vv"``), ``aliases`` (``"log=ln"``) and
     ``xfail`` (problem signatures, variants or ops), ``isolate`` (run the engine in a worker
-    process) and ``database`` (a folder of failing programs, judged first next time) steer it as the
-    command-line options do.
+    process; None: only a compiled one) and ``database`` (a folder of failing programs, judged
+    first next time) steer it as the command-line options do.
     """
     from conformance.backends import load_backend
     from conformance.config import parse_aliases, parse_skip, parse_xfail

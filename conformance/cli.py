@@ -159,9 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--isolate",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="run a Python TARGET in a worker process, so that a segfault, os._exit or a C-stack "
-        "overflow fails one program instead of the run (the deep check always does)",
+        "overflow fails one program instead of the run (default: only an engine compiled into "
+        "an extension module; the deep check always does)",
     )
     parser.add_argument(
         "--database",
@@ -183,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _replay(source: Path, backend: BackendBase, args: argparse.Namespace) -> int:
     """``--replay FILE``: each reproducer line run on the engine; exit 1 when one differs."""
     from conformance.backends import TargetError
+    from conformance.backends.isolated import compiled_engine
     from conformance.replay import render, replay_lines
 
     try:
@@ -197,7 +200,7 @@ def _replay(source: Path, backend: BackendBase, args: argparse.Namespace) -> int
     from conformance.backends.subprocess import SubprocessBackend
 
     try:
-        if args.isolate:
+        if args.isolate or (args.isolate is None and compiled_engine(backend)):
             from conformance.backends.isolated import IsolatedBackend
 
             backend = IsolatedBackend(backend, timeout=args.timeout)

@@ -47,7 +47,10 @@ _OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ),
     ("alias", {"action": "append", "metavar": "METHOD=NAME", "help": "the engine's own name"}),
     ("xfail", {"metavar": "FILE", "help": "expected failures, one per line"}),
-    ("isolate", {"action": "store_true", "help": "run the engine in a worker process"}),
+    (
+        "isolate",
+        {"action": "store_true", "help": "run the engine in a worker process (a compiled one is)"},
+    ),
 )
 """The plugin's options: ``--conformance-<name>``, with argparse's keywords."""
 
@@ -151,7 +154,7 @@ def _report(config: pytest.Config) -> Any:
             timeout=config.getoption("conformance_timeout"),
             skip_ops=state["skip"],
             xfail=state["xfail"],
-            isolate=bool(config.getoption("conformance_isolate")),
+            isolate=True if config.getoption("conformance_isolate") else None,
         )
     return state["report"]
 

@@ -116,6 +116,8 @@ class Report:
     strict: bool
     target_file: str = ""
     """Where the target lives (a Python file), or what runs it."""
+    runs_in: str = ""
+    """Where the engine runs when the harness chose it (a worker process for a compiled one)."""
     supported: list[tuple[str, str]] = field(default_factory=list)
     skipped: dict[tuple[str, str], str] = field(default_factory=dict)
     checks: list[CheckResult] = field(default_factory=list)
@@ -189,8 +191,10 @@ class Report:
     def header(self) -> str:
         """Target, oracle, seed, profile, and how much of the op table is checked."""
         target = self.target + (f"  ({self.target_file})" if self.target_file else "")
-        lines = [
-            f"target:  {target}",
+        lines = [f"target:  {target}"]
+        if self.runs_in:
+            lines.append(f"runs in: {self.runs_in}")
+        lines += [
             f"oracle:  {self.oracle}",
             f"seed:    {self.seed}    profile: {self.profile}"
             + ("    strict" if self.strict else ""),

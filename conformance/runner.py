@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky, HypothesisWarning
 
 from conformance.backends.base import BackendBase, BackendError, OracleBase
-from conformance.backends.isolated import IsolatedBackend, can_isolate
+from conformance.backends.isolated import IsolatedBackend, can_isolate, compiled_engine
 from conformance.backends.subprocess import DEFAULT_TIMEOUT
 from conformance.checks import CHECKS, Check, CheckContext, Outcome, ProgramCheck, get_check
 from conformance.checks.deep import ORACLE_NODES, DeepCheck
@@ -683,14 +683,16 @@ def run_checks(
     shrink_seconds: float = SHRINK_BUDGET,
     skip_ops: Sequence[Variant] = (),
     xfail: Sequence[str] = (),
-    isolate: bool = False,
+    isolate: bool | None = None,
     database: str | None = None,
 ) -> Report:
     """Probe the backend, run the selected checks, and build the Report.
 
-    ``isolate`` runs a Python target in a worker process (conformance.backends.isolated); the
-    deep check of a Python target runs in one anyway. ``database`` is a folder for each check's
-    failing programs, replayed first (conformance.failure_store; nothing is written without it).
+    ``isolate`` runs a Python target in a worker process (conformance.backends.isolated); None
+    does so for an engine compiled into an extension module, whose crash would otherwise take
+    the harness down with it. The deep check of a Python target runs in one anyway.
+    ``database`` is a folder for each check's failing programs, replayed first
+    (conformance.failure_store; nothing is written without it).
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
@@ -701,9 +703,12 @@ def run_checks(
         )
     worker_timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
     workers: list[IsolatedBackend] = []
+    runs_in = ""
     if isolate:
         backend = IsolatedBackend(backend, timeout=worker_timeout)
         workers.append(backend)
+    elif isolate is None and compiled_engine(backend):
+        backend, runs_in = _isolated_by_default(backend, worker_timeout, workers)
     try:
         return _run_checks(
             backend,
@@ -721,10 +726,27 @@ def run_checks(
             xfail=xfail,
             workers=workers,
             database=database,
+            runs_in=runs_in,
         )
     finally:
         for worker in workers:
             worker.close()
+
+
+def _isolated_by_default(
+    backend: BackendBase, timeout: float, workers: list[IsolatedBackend]
+) -> tuple[BackendBase, str]:
+    """A compiled engine in a worker process, and the report's words for it (in-process, and
+    why, when no worker can load it)."""
+    try:
+        worker = IsolatedBackend(backend, timeout=timeout, asked=False)
+    except Exception as exc:  # TargetError: the target loads here but not in a fresh process
+        return backend, f"this process: a worker process could not load the compiled engine ({exc})"
+    workers.append(worker)
+    return worker, (
+        "a worker process, as a compiled engine: its crash fails one program, not the run"
+        " (--no-isolate runs it in-process)"
+    )
 
 
 def _run_checks(
@@ -744,6 +766,7 @@ def _run_checks(
     xfail: Sequence[str],
     workers: list[IsolatedBackend],
     database: str | None,
+    runs_in: str = "",
 ) -> Report:
     started = time.perf_counter()
     seed_value = default_seed() if seed_value is None else seed_value
@@ -756,6 +779,7 @@ def _run_checks(
         profile=profile,
         strict=strict,
         target_file=backend.description,
+        runs_in=runs_in,
     )
     found: Probe = probe(backend, timeout, skip=skip_ops)
     report.supported, report.skipped = found.supported, found.skipped

@@ -78,6 +78,7 @@ class BackendError(Exception):
         where: str = "",
         not_a_number: str = "",
         fatal: bool = False,
+        brief: str = "",
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -89,13 +90,18 @@ class BackendError(Exception):
         self.fatal = fatal
         """The engine hung, or its process died or answered garbage: wrong whatever the
         program's numbers should be (an exception raised and reported is not fatal)."""
+        self.brief = brief
+        """What happened in a few words that stay the same from program to program (``hangs``,
+        ``kills the process (SIGSEGV)``), where the message carries request numbers."""
 
 
 class BackendTimeout(BackendError):
     """The backend ran longer than the per-program time limit."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"timed out after {seconds:g} s (hang?)", kind="timeout", fatal=True)
+        super().__init__(
+            f"timed out after {seconds:g} s (hang?)", kind="timeout", fatal=True, brief="hangs"
+        )
         self.seconds = seconds
 
 

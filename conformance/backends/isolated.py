@@ -17,7 +17,7 @@ from conformance.backends.base import BackendBase
 from conformance.backends.subprocess import DEFAULT_TIMEOUT, SubprocessBackend
 from conformance.reproducers.recipes import Recipe
 
-__all__ = ["IsolatedBackend", "can_isolate"]
+__all__ = ["IsolatedBackend", "can_isolate", "compiled_engine"]
 
 
 def can_isolate(backend: BackendBase) -> bool:
@@ -27,6 +27,13 @@ def can_isolate(backend: BackendBase) -> bool:
         and not backend.target.startswith("--exec")
         and not isinstance(backend, SubprocessBackend)
     )
+
+
+def compiled_engine(backend: BackendBase) -> str:
+    """The extension module of a compiled Python target that can run isolated ("" otherwise):
+    a crash in it would take the interpreter down, so runs isolate it unless told not to."""
+    compiled = str(getattr(backend, "compiled", "") or "")
+    return compiled if compiled and can_isolate(backend) else ""
 
 
 class IsolatedBackend(SubprocessBackend):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,7 +15,7 @@ from conformance.ops import OPS
 from conformance.program import Program
 from conformance.reproducers.recipes import Recipe, ValueClassRecipe
 
-__all__ = ["PythonValueBackend"]
+__all__ = ["PythonValueBackend", "extension_file"]
 
 
 class PythonValueBackend(BackendBase):
@@ -38,7 +40,10 @@ class PythonValueBackend(BackendBase):
             name: _method(self.aliases[op.method]) if op.method in self.aliases else op.call
             for name, op in OPS.items()
         }
-        self.description = _where(value_class)
+        self.compiled = extension_file(value_class, target)
+        """The compiled extension module that defines the class ("" for a Python class): a crash
+        there takes the interpreter down, so runs isolate such an engine by default."""
+        self.description = _where(value_class) or self.compiled
         self.guard = EngineGuard()
 
     def run(self, program: Program) -> Evaluation:
@@ -91,6 +96,25 @@ def _method(name: str) -> Callable[[Any], Any]:
         return getattr(a, name)()
 
     return call
+
+
+def extension_file(cls: type, target: str | None = None) -> str:
+    """The compiled extension module that defines ``cls`` ("" for a class written in Python).
+
+    A C type may name no module (``tp_name = "Value"`` makes its ``__module__`` "builtins"), so
+    the module of ``target`` (``minigrad.engine:Value``) is asked too. A class whose ``backward``
+    or operators are not Python functions is compiled even where neither module says so (a C type
+    that claims a Python module's name); it is then described by name."""
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    module_name = target.rpartition(":")[0] if target and not target.endswith(".py") else ""
+    for name in (getattr(cls, "__module__", "") or "", module_name):
+        path = str(getattr(sys.modules.get(name), "__file__", "") or "")
+        if path.endswith(suffixes):
+            return path
+    methods = [getattr(cls, name, None) for name in ("backward", "__add__", "__mul__")]
+    if any(m is not None and not inspect.isfunction(m) for m in methods):
+        return f"{cls.__qualname__}, compiled (its methods are not Python functions)"
+    return ""
 
 
 def _where(cls: type) -> str:

@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import selectors
 import shlex
 import signal
@@ -408,8 +409,9 @@ class SubprocessBackend(BackendBase):
             for value in (message.get("exception"), message.get("phase"), message.get("where"))
         )
         if error_kind == "unsupported_op":
+            op = message.get("op")
             raise BackendError(
-                f"unsupported op {message.get('op')!r}: {text}",
+                f"unsupported op {op!r}: {text}" if op else str(text),
                 kind="unsupported",
                 exception_type=exception_type,
             )
@@ -564,7 +566,24 @@ def _backend_error(description: str, kind: str, timeout: float, phase: str = "")
         error.args = (description,)
         error.phase = phase
         return error
-    return BackendError(description, kind=kind, phase=phase, fatal=True)
+    return BackendError(description, kind=kind, phase=phase, fatal=True, brief=_brief(description))
+
+
+_SIGNAL = re.compile(r"killed by signal (\w+)")
+_STATUS = re.compile(r"exited with status (-?\d+)")
+
+
+def _brief(description: str) -> str:
+    """A broken exchange in a few words without its request numbers."""
+    if description.startswith("the backend process broke the protocol"):
+        return "breaks the wire protocol"
+    signal_name = _SIGNAL.search(description)
+    if signal_name:
+        return f"kills the process ({signal_name.group(1)})"
+    status = _STATUS.search(description)
+    if status:
+        return f"ends the process (exit status {status.group(1)})"
+    return "the process dies"
 
 
 def _parse_line(line: bytes) -> Any:

@@ -262,7 +262,7 @@ def _judge_error(e: float, error: BackendError, is_value: bool, grads_finite: bo
     status = "wrong" if settled or error.fatal else "semantics"  # a hang is never a convention
     if error.not_a_number:
         return Finding(status, e, None, error=f"a {error.not_a_number}, not a float")
-    text = str(error).splitlines()[0] if str(error) else error.kind
+    text = error.brief or (str(error).splitlines()[0] if str(error) else error.kind)
     if error.exception_type and not text.startswith(error.exception_type):
         text = f"{error.exception_type}: {text}"
     return Finding(status, e, None, error=text, raised=(error.exception_type, error.where))

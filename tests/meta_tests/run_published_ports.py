@@ -44,6 +44,7 @@ PORTS = {
     "micrograd": Port("micrograd==0.1.0", "micrograd/engine.py:Value"),
     "femtograd": Port("femtograd==0.0.5", "femtograd/femtograd.py:value"),
     "scalargrad": Port("scalargrad==1.0.5", "scalargrad.core:Scalar", needs=("rich",)),
+    "minigrad": Port("minigrad==0.0.6", "minigrad.engine:Value"),  # C API: pip builds it (gcc)
 }
 """Karpathy's original and ports of it by others, each with a Value class of micrograd's API."""
 
