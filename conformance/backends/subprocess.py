@@ -72,13 +72,15 @@ class _Broken(Exception):
 
 
 class _Died(Exception):
-    """The process died, or stopped answering, before it answered the request in flight: the
-    request's fault, or the previous one's release (internal). ``kind``: "error" or "timeout"."""
+    """The process died, or stopped answering, before it answered the request in flight (the
+    request's fault, or the previous one's release) or, with ``phase`` "release", while it
+    released the request it answered (internal). ``kind``: "error" or "timeout"."""
 
-    def __init__(self, description: str, kind: str) -> None:
+    def __init__(self, description: str, kind: str, phase: str = "") -> None:
         super().__init__(description)
         self.description = description
         self.kind = kind
+        self.phase = phase
 
 
 PING = Program((Node("input", value=1.0),), output=0)
@@ -299,12 +301,15 @@ class SubprocessBackend(BackendBase):
             )
         # A process found dead (or hung) at this request may have died (or hung) releasing the
         # last one it answered.
-        suspect = None if self.verify_release else self._answered
+        previous = self._answered
+        suspect = None if self.verify_release else previous
         try:
             return self._exchange(program, limit)
         except _Died as death:
             if suspect is None:
-                raise _backend_error(death.description, death.kind, limit) from None
+                if previous is not None and death.kind == "error":
+                    self._died_of_its_past(program, limit, death)
+                raise _backend_error(death.description, death.kind, limit, death.phase) from None
             first = death.description
         # Whose? This program again, alone on a fresh process and checked to survive its release
         # (verify_release), decides: a failure now is this program's own.
@@ -312,9 +317,29 @@ class SubprocessBackend(BackendBase):
         try:
             evaluation = self._exchange(program, limit)
         except _Died as death:
-            raise _backend_error(death.description, death.kind, limit) from None
+            raise _backend_error(death.description, death.kind, limit, death.phase) from None
         self._released_deaths.append((suspect, first))
         return evaluation
+
+    def _died_of_its_past(self, program: Program, limit: float, death: _Died) -> None:
+        """Raise for a process that died running ``program`` after others (whose releases it
+        survived): that death, as the program's own if it dies again alone on a fresh process,
+        else as one the programs before it built up (a leak, a reference-count error in compiled
+        code), or a flaky one, in words that say so."""
+        try:
+            self._exchange(program, limit)
+        except _Died as again:
+            raise _backend_error(again.description, again.kind, limit, again.phase) from None
+        error = _backend_error(
+            f"{death.description}. Run again alone on a fresh process, this program passes: what"
+            " killed the process built up over the programs before it (a leak, a reference-count"
+            " error) or is flaky",
+            death.kind,
+            limit,
+            death.phase,
+        )
+        error.brief += ", though not on a fresh one"
+        raise error
 
     def _exchange(self, program: Program, limit: float) -> Evaluation:
         """Send ``program``, read its answer (and, with verify_release, see the process survive
@@ -342,8 +367,8 @@ class SubprocessBackend(BackendBase):
         except _Broken as exc:
             description = self._failure(str(exc), exc.kind)
             self._stop()
-            if exc.kind in ("error", "timeout") and not exc.phase:
-                raise _Died(description, exc.kind) from None
+            if exc.kind in ("error", "timeout") and exc.phase in ("", "release"):
+                raise _Died(description, exc.kind, exc.phase) from None
             raise _backend_error(description, exc.kind, limit, exc.phase) from None
         except BackendError:  # an error message: the process is fine and stays
             raise

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 import conformance
+from conformance.backends.base import BackendError
 from conformance.backends.python import extension_file
+from conformance.program import Node, Program
 from tests.meta_tests.engines.reference import Value as Reference
 
 HOSTILE = Path(__file__).resolve().parents[1] / "meta_tests" / "engines" / "hostile.py"
@@ -94,3 +96,38 @@ def test_isolate_false_runs_even_a_compiled_engine_in_process() -> None:
 def test_a_python_engine_runs_in_process_by_default() -> None:
     report = conformance.check("micrograd.engine:Value", profile="quick", seed=0, checks=["reuse"])
     assert report.ok and report.runs_in == ""
+
+
+def _deaths(target: str, programs: int) -> list[BackendError]:
+    """The errors of running a small program ``programs`` times on ``target`` in a worker."""
+    from conformance.backends import load_backend
+    from conformance.backends.isolated import IsolatedBackend
+
+    backend = IsolatedBackend(load_backend(target), timeout=5.0)
+    program = Program((Node("input", value=1.0), Node("input", value=2.0), Node("add", (0, 1))), 2)
+    errors = []
+    try:
+        for _ in range(programs):
+            try:
+                backend.run(program)
+            except BackendError as exc:
+                errors.append(exc)
+    finally:
+        backend.close()
+    return errors
+
+
+def test_a_death_that_builds_up_over_programs_says_the_program_passes_on_a_fresh_process() -> None:
+    # A reference-count error in C kills the process in whichever program it happens to be
+    # running (minigrad 0.0.6); that program alone passes.
+    errors = _deaths(f"{HOSTILE}:DiesOfAccumulation", 250)
+    assert len(errors) >= 2 and all(e.fatal for e in errors)
+    assert all(
+        e.brief == "ends the process (exit status 3), though not on a fresh one" for e in errors
+    )
+    assert "this program passes" in str(errors[0])
+
+
+def test_a_program_that_kills_every_process_is_its_own_death() -> None:
+    errors = _deaths(f"{HOSTILE}:OsExitInBackward", 3)
+    assert [e.brief for e in errors] == ["ends the process (exit status 7)"] * 3
