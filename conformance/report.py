@@ -162,6 +162,7 @@ class Report:
             "ok": self.ok,
             "target": self.target,
             "target_file": self.target_file,
+            "runs_in": self.runs_in,
             "backend": self.backend,
             "oracle": self.oracle,
             "seed": self.seed,
