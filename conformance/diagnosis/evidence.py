@@ -83,7 +83,8 @@ def _loop(program: Program, aliases: dict[str, str] | None) -> list[str]:
             elif op == "const":
                 body.append(f"v.append({number!r})")
             else:
-                text = Program.op_source(op, "t", *(f"v[-{k}]" for k in back), aliases=aliases)
+                operands = (f"v[-{k}]" if k > 0 else f"v[{~k}]" for k in back)
+                text = Program.op_source(op, "t", *operands, aliases=aliases)
                 body += [*text, "v.append(t)"]
         if times == 1:
             lines += body

@@ -100,7 +100,7 @@ class Problem:
             "checks": list(self.checks),
             "details": list(self.details),
             "short": list(self.short),
-            "reproducer": self.reproducer,
+            "reproducer": self.reproducer if len(self.reproducer) <= JSON_WIRE_CHARS else None,
             "wire": self.wire if len(self.wire) <= JSON_WIRE_CHARS else None,
             "replay": self.replay,
             "program": small_program(self.program),
@@ -113,7 +113,8 @@ JSON_PROGRAM_NODES = 2_000
 loop form, and ``--repro-dir`` writes their wire line to a file."""
 
 JSON_WIRE_CHARS = 100_000
-"""The same for the wire line."""
+"""The same for the wire line, and for a reproducer script whose program does not fold into a
+loop (``--repro-dir`` writes both whole)."""
 
 
 def small_program(program: Program | None) -> dict[str, Any] | None:

@@ -68,10 +68,16 @@ Row = tuple[str, list[int], float | None]
 
 
 def segments(program: Program) -> list[tuple[list[Row], int]]:
-    """Compress nodes into (block, times) runs; args are offsets back, so chains repeat."""
+    """Compress nodes into (block, times) runs. An operand is an offset back (``k`` > 0), or
+    ``~j`` for input node j: a chain that keeps reusing one input still repeats."""
+    nodes = program.nodes
     rows = [
-        (n.op, [i - j for j in n.args], n.value if n.op in ("input", "const") else None)
-        for i, n in enumerate(program.nodes)
+        (
+            n.op,
+            [~j if nodes[j].op == "input" else i - j for j in n.args],
+            n.value if n.op in ("input", "const") else None,
+        )
+        for i, n in enumerate(nodes)
     ]
     out: list[tuple[list[Row], int]] = []
     i = 0
@@ -114,7 +120,10 @@ def _call_table(program: Program, aliases: Mapping[str, str] | None = None) -> l
 
 def _loop_lines(program: Program, leaf: str, call: str) -> list[str]:
     """Build a long program with a loop over its repeated blocks: a few lines, whatever its size."""
-    lines = ["# (block of [op, offsets back to operands, number], times repeated)", "SEGMENTS = ["]
+    lines = [
+        "# (block of [op, operands: k nodes back, or ~j for input j, number], times repeated)",
+        "SEGMENTS = [",
+    ]
     for block, times in segments(program):
         cells = ", ".join(
             f"({op!r}, {args!r}, {format_float(v) if v is not None else None})"
@@ -134,7 +143,7 @@ def _loop_lines(program: Program, leaf: str, call: str) -> list[str]:
         "                v.append(number)",
         "            else:",
         "                n = len(v)",
-        f"                v.append({call}(op, *[v[n - k] for k in back]))",
+        f"                v.append({call}(op, *[v[n - k] if k > 0 else v[~k] for k in back]))",
         f"out = v[{program.output}]",
     ]
 
