@@ -41,7 +41,7 @@ DEFAULT_BASELINE = HERE / "baseline.json"
 ROUNDS = 21
 STEPS = 20
 HARNESS_PROGRAMS = 200
-CALIBRATION_STEPS = 4
+CALIBRATION_STEPS = 40
 WORKLOADS = {"engine": STEPS, "harness": HARNESS_PROGRAMS}
 """Each workload and its size per round: training steps, or programs the harness checks."""
 PACKAGES = {"engine": "micrograd", "harness": "conformance"}

@@ -24,11 +24,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2
 
 # The gate's fixed training problem: the demo's data and network, a few steps per round.
 SEED = 1337
 HIDDEN = (16, 16)
+# The calibration trains on the first few of those points. With all 100 its graph (~160,000
+# nodes a step) outgrows the CPU's caches and its speed follows the heap's layout, not the
+# machine's: within one process its rounds drifted from 133 to 176 ms while the engine's held at
+# 96, and after harness rounds they spread 103-307 ms. On 10 points (40 steps, the same
+# arithmetic) they stay within a few percent (docs/BENCHMARKS.md, calibration version 2).
+CALIBRATION_POINTS = 10
 
 
 # --------------------------------------------------------------------------------------------------
@@ -195,6 +201,11 @@ WORKLOADS = {"engine": _engine_round_factory, "harness": _harness_round_factory}
 
 def _timed(fn: Callable[[], object]) -> tuple[float, float]:
     """Run ``fn`` once; return (CPU seconds of this process, wall seconds)."""
+    # Whatever earlier rounds left alive (Hypothesis's caches, above all) is moved out of the
+    # collector's reach, so a round's full collections cost the same whichever round came
+    # before it; the round's own garbage is still collected, as in any program.
+    gc.collect()
+    gc.freeze()
     c0 = time.process_time()
     w0 = time.perf_counter()
     fn()
@@ -206,6 +217,7 @@ def measure(rounds: int, steps: int, cal_steps: int, workload: str = "engine") -
     from micrograd.data import make_moons
 
     X, y = make_moons(100, 0.1, SEED)
+    X, y = X[:CALIBRATION_POINTS], y[:CALIBRATION_POINTS]
     engine_round, engine_file = WORKLOADS[workload](steps)
 
     def cal() -> object:
