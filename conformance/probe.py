@@ -132,11 +132,18 @@ def probe(
                     continue
             break
         if len(errors) == len(PROBE_POINTS):
-            result.skipped[(name, form)] = _first_line(errors[0])
+            result.skipped[(name, form)] = _first_line(errors[0]) + _alias_hint(backend, name)
         else:
             result.supported.append((name, form))
     result.gaps = _gaps(result, skipped_by_user)
     return result
+
+
+def _alias_hint(backend: BackendBase, name: str) -> str:
+    """Where the engine has the op's method under another spelling: the ``--alias`` to use."""
+    method = OPS[name].method
+    own = backend.own_name(method) if method else None
+    return f" (it has {own}: --alias {method}={own})" if own else ""
 
 
 def _leaf_problem(backend: BackendBase, timeout: float | None) -> tuple[float, float] | None:

@@ -165,6 +165,11 @@ class BackendBase:
         program, with how it died (conformance.backends.subprocess); in-process: none."""
         return []
 
+    def own_name(self, method: str) -> str | None:
+        """The engine's own spelling of the op table's ``method`` where it has one under another
+        name (``ReLU`` for ``relu``), for a "not supported" line to suggest ``--alias``; None."""
+        return None
+
     def close(self) -> None:
         """Release what the backend holds (a process); the default holds nothing."""
 

@@ -74,6 +74,16 @@ class PythonValueBackend(BackendBase):
                 raise
             raise classify(exc, phase) from exc
 
+    def own_name(self, method: str) -> str | None:
+        """A callable attribute of the class spelling ``method`` with other case or underscores
+        (``ReLU``, ``Relu``, ``_relu``, ``__abs__``), when the class has no ``method`` itself."""
+        if callable(getattr(self.value_class, method, None)):
+            return None  # it has the method: whatever made the op fail, a name is not it
+        names = [n for n in dir(self.value_class) if _loose(n) == _loose(method)]
+        names = [n for n in names if callable(getattr(self.value_class, n, None))]
+        # A public spelling before a private one, then a fixed order.
+        return min(names, key=lambda n: (n.startswith("_"), n), default=None)
+
     def replay_args(self) -> list[str]:
         """The TARGET, with the engine's own method names (``--alias``)."""
         aliases = [f"--alias={method}={name}" for method, name in sorted(self.aliases.items())]
@@ -87,6 +97,11 @@ class PythonValueBackend(BackendBase):
     def recipe(self) -> Recipe:
         """The script imports the class and uses its own operators."""
         return ValueClassRecipe(self.target or self.name, self.aliases)
+
+
+def _loose(name: str) -> str:
+    """A method name without case or underscores: how ``own_name`` matches spellings."""
+    return name.replace("_", "").lower()
 
 
 def _method(name: str) -> Callable[[Any], Any]:

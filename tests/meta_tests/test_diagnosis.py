@@ -134,6 +134,29 @@ def test_aliases_let_an_engine_use_its_own_method_names() -> None:
     assert aliased.ok, aliased.problem_text()
 
 
+def test_a_method_missing_under_its_name_but_there_in_another_spelling_names_the_alias() -> None:
+    own_names = conformance.check(
+        f"{ENGINES / 'limited.py'}:OwnNames", profile="quick", checks=["ops"], seed=1
+    )
+    assert own_names.skipped[("relu", "v")].endswith("(it has reLU: --alias relu=reLU)")
+    assert "--alias" not in own_names.skipped[("log", "v")]  # ln is another word, not a spelling
+    target = f"{ENGINES / 'limited.py'}:AbsByProtocol"
+    plain = conformance.check(target, profile="quick", seed=1, checks=["ops"])
+    assert plain.skipped[("abs", "v")].endswith("(it has __abs__: --alias abs=__abs__)")
+    aliased = conformance.check(
+        target, profile="quick", seed=1, checks=["ops"], aliases=["abs=__abs__"]
+    )
+    assert ("abs", "v") in aliased.supported and aliased.ok, aliased.problem_text()
+
+
+def test_a_method_that_is_there_but_fails_gets_no_alias_hint() -> None:
+    report = conformance.check(
+        f"{ENGINES / 'limited.py'}:BrokenRelu", profile="quick", checks=["ops"], seed=1
+    )
+    assert ("relu", "v") in report.skipped
+    assert "--alias" not in report.skipped[("relu", "v")]
+
+
 def test_expected_failures_do_not_fail_the_run_and_a_stale_entry_is_reported() -> None:
     target = f"{ENGINES / 'broken.py'}:RsubSwapped"
     report = conformance.check(

@@ -74,3 +74,26 @@ class OwnNames(Value):
     def reLU(self) -> Value:  # the port's own spelling
         """relu, under another name."""
         return Value.relu(self)
+
+
+class AbsByProtocol(Value):
+    """``abs(v)`` through ``__abs__`` (as ports often spell it), no ``v.abs()`` method."""
+
+    abs = None  # type: ignore[assignment]
+
+    def __abs__(self) -> Value:
+        """|v|, under Python's own protocol."""
+        return Value.abs(self)
+
+
+class BrokenRelu(Value):
+    """``relu`` is there but fails as a missing one would (and a private ``_relu`` lies about):
+    no spelling of the name is the problem, so no ``--alias`` is suggested."""
+
+    def relu(self) -> Value:
+        """Reaches for an attribute the class never set."""
+        return self._relu_cache  # type: ignore[attr-defined,no-any-return]
+
+    def _relu(self) -> Value:
+        """A private helper that happens to share the name."""
+        return Value.relu(self)
