@@ -78,6 +78,8 @@ class Probe:
     gaps: list[Gap] = field(default_factory=list)
     leaf: tuple[float, float] | None = None
     """(x, Value(x).data) where ``Value(x)`` does not keep x (None when it keeps them all)."""
+    seed: float | None = None
+    """``v.grad`` after ``v = Value(x); v.backward()`` where it is not 1 (None where it is)."""
 
     @property
     def checked_of(self) -> tuple[int, int]:
@@ -112,10 +114,13 @@ def probe(
     result = Probe()
     leaf = Program((Node("input", value=PROBE_LEAF),), 0)
     try:
-        run_guarded(backend, leaf, timeout)
+        alone = run_guarded(backend, leaf, timeout)
     except BackendError as exc:
         result.fatal = f"a single input Value with backward() fails: {exc}"
         return result
+    seed = alone.grads.get(0)
+    if seed is not None and seed != 1.0:
+        result.seed = seed
     result.leaf = _leaf_problem(backend, timeout)
     skipped_by_user = set(skip)
     for name, form in all_variants():

@@ -44,11 +44,13 @@ from conformance.diagnosis.graph import (
     signature_of,
 )
 from conformance.diagnosis.op_problems import (
+    SEED_SIGNATURE,
     api_problems,
     excluded,
     fatal_problem,
     leaf_problem,
     op_problems,
+    seed_problem,
 )
 from conformance.diagnosis.problems import Problem, Problems, Signature
 from conformance.failure_store import FailureStore
@@ -589,21 +591,25 @@ def _run_ops(
     budget: float,
     report: Report,
     seed_value: int,
-    leaf: Problem | None,
+    root: Problem | None,
 ) -> tuple[CheckResult, dict[Variant, str]]:
+    """Run the ops check; with a ``root`` problem found by probing, fold into it what follows from
+    it: every op problem for leaves stored wrong, every gradient problem for an unseeded one."""
     started = time.perf_counter()
     result = CheckResult(check.name, "passed", description=check.description)
     run = check.run_all(ctx, started + budget)
     report.op_results = run.results
     for problem in op_problems(run, ctx, lambda name: replay_command(ctx, seed_value, name)):
-        if leaf is None:
+        if root is not None and (
+            root.signature != SEED_SIGNATURE or "gradient" in problem.signature.key
+        ):  # one root cause, one problem
+            root.details.append(f"as a result: {problem.summary}")
+            root.saw("ops")
+        else:
             report.problems.add(problem)
             result.failures.append(
                 Failure("ops", problem.summary, problem.reproducer, problem.replay, problem.program)
             )
-        else:  # with leaves stored wrong every op is wrong: one root cause, one problem
-            leaf.details.append(f"as a result: {problem.summary}")
-            leaf.saw("ops")
     result.examples = run.evaluated
     if run.unfinished:
         result.note = (
@@ -800,7 +806,8 @@ def _run_checks(
         + (["--strict"] if strict else [])
     )
     leaf = leaf_problem(found, backend, replay)
-    for problem in ([leaf] if leaf else []) + api_problems(found, backend, replay):
+    seed = seed_problem(found, backend, replay)
+    for problem in [p for p in (leaf, seed) if p] + api_problems(found, backend, replay):
         report.problems.add(problem)
     if on_start is not None:
         on_start(report)
@@ -824,9 +831,11 @@ def _run_checks(
     ctx.battery = run_battery(_evaluator(RANDOM, ctx), found.supported, deadline=battery_ends)
     weights = {c.name: c.example_count(profile) * c.cost for c in selected}
     weight_left = sum(weights.values()) or 1
-    # When Value(x) does not hold x, no program can be judged: the leaf problem says it all.
-    no_leaf = "Value(x) does not keep x"
-    left_out: dict[Variant, str] = dict.fromkeys(found.supported, no_leaf) if leaf else {}
+    # When Value(x) does not hold x, or backward() does not seed the gradient with 1, no
+    # program can be judged: the problem found by probing says it all.
+    root = leaf or seed
+    no_leaf = "Value(x) does not keep x" if leaf else "backward() does not seed the gradient with 1"
+    left_out: dict[Variant, str] = dict.fromkeys(found.supported, no_leaf) if root else {}
     for check in selected:
         # A share of what is left: time a check did not need goes to the ones after it.
         budget = max(0.0, budget_ends - time.perf_counter()) * weights[check.name] / weight_left
@@ -835,8 +844,8 @@ def _run_checks(
             ctx, supported=[v for v in found.supported if v not in left_out], left_out=left_out
         )
         if isinstance(check, PerOpCheck):
-            result, left_out = _run_ops(check, ctx, budget, report, seed_value, leaf)
-            if leaf is not None:
+            result, left_out = _run_ops(check, ctx, budget, report, seed_value, root)
+            if root is not None:
                 left_out = dict.fromkeys(found.supported, no_leaf)
         elif not narrowed.supported:
             why = "every op variant failed alone (see the ops check)"
@@ -844,7 +853,7 @@ def _run_checks(
                 check.name,
                 "skipped",
                 description=check.description,
-                note=f"{no_leaf}: no program can be judged" if leaf else why,
+                note=f"{no_leaf}: no program can be judged" if root else why,
             )
         elif isinstance(check, DeepCheck):
             isolated, why = _deep_backend(backend, workers, timeout)

@@ -250,9 +250,20 @@ def build(
         else:
             args = node.args
             if len(args) == 2:
-                append(calls[op](built[args[0]], built[args[1]]))
+                out = calls[op](built[args[0]], built[args[1]])
             else:
-                append(calls[op](built[args[0]]))
+                out = calls[op](built[args[0]])
+            if out is None:
+                # A method that forgot its `return out`: said here, where the op is known, not
+                # as an AttributeError of whatever touches the None next.
+                raise BackendError(
+                    f"{op} returned None, not a Value (a missing `return`?)",
+                    kind="protocol",
+                    phase="forward",
+                    where=op,
+                    brief="returns None, not a Value",
+                )
+            append(out)
     return built
 
 

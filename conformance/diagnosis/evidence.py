@@ -53,7 +53,11 @@ def evidence(
         lines = [*lines[: SHORT_PROGRAM_LINES - 1], f"... ({skipped} more lines: see the script)"]
     lines.append(f"{out}.backward()" + ("  # twice" if program.backward_passes > 1 else ""))
     if error is not None:
-        lines.append(f"# raises {error.splitlines()[0][:150]}")
+        first = error.splitlines()[0][:150]
+        # "raises" only for an exception; a hang, a death or a non-Value answer says itself.
+        head = first.split(":", 1)[0] if ":" in first else ""
+        raised = head.isidentifier() and head[:1].isupper()
+        lines.append(f"# raises {first}" if raised else f"# {first}")
     for m in mismatches[:3]:
         what = f"v{m.node}.data" if m.kind == "value" else f"v{m.node}.grad"
         got = "nothing" if m.got is None else _number(m.got)

@@ -345,7 +345,8 @@ def error_signature(outcome: Outcome) -> Signature:
     if verdict.error_kind == "timeout":
         return Signature("hang", release)
     if verdict.error_kind == "protocol":
-        return Signature("protocol")
+        # An op that answered no Value names itself; the other answers are the process's.
+        return Signature("protocol", (verdict.error_where,) if verdict.error_where else ())
     error = verdict.error or ""
     exception = verdict.error_type or _exception_name(error)
     if exception:

@@ -26,11 +26,13 @@ from conformance.reproducers.program import render
 from conformance.tolerance import Mismatch
 
 __all__ = [
+    "SEED_SIGNATURE",
     "api_problems",
     "excluded",
     "fatal_problem",
     "leaf_problem",
     "op_problems",
+    "seed_problem",
     "spelling",
 ]
 
@@ -268,6 +270,37 @@ def leaf_problem(
         summary + "; every other number follows from it",
         checks=["probe"],
         short=[f"v0 = Value({x!r})", f"# v0.data: {got!r}"],
+        reproducer=_script(backend, program, summary, replay("probe")),
+        replay=replay("probe"),
+        program=program,
+    )
+
+
+SEED_SIGNATURE = Signature("leaf", ("gradient",))
+"""The signature of a ``backward()`` that does not seed the gradient with 1."""
+
+
+def seed_problem(
+    probe: Probe, backend: BackendBase, replay: Callable[[str], str]
+) -> Problem | None:
+    """The problem of a ``backward()`` that does not give the Value it is called on a gradient of
+    1 (or None): the seed of every other gradient."""
+    if probe.seed is None:
+        return None
+    program = Program((Node("input", value=PROBE_LEAF),), 0)
+    summary = (
+        f"backward() does not seed the gradient with 1: after v = Value({PROBE_LEAF!r}); "
+        f"v.backward(), v.grad is {probe.seed!r} (torch: 1.0); every gradient is scaled by it"
+    )
+    return Problem(
+        SEED_SIGNATURE,
+        summary,
+        checks=["probe"],
+        short=[
+            f"v0 = Value({PROBE_LEAF!r})",
+            "v0.backward()",
+            f"# v0.grad: torch 1.0, got {probe.seed!r}",
+        ],
         reproducer=_script(backend, program, summary, replay("probe")),
         replay=replay("probe"),
         program=program,

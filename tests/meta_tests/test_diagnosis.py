@@ -179,3 +179,14 @@ def test_a_skipped_op_is_listed_and_never_tried() -> None:
     )
     assert report.ok
     assert report.skipped[("tanh", "v")] == "left out with --skip-op"
+
+
+def test_an_op_that_returns_none_is_named_where_it_returns_not_where_the_none_is_next_used() -> None:
+    target = f"{ENGINES / 'broken.py'}:PowForgetsReturn"
+    report = conformance.check(target, profile="quick", seed=1, checks=["random"])
+    [problem] = report.problems.items
+    assert str(problem.signature) == "protocol:pow"
+    assert problem.summary.startswith("pow returned None, not a Value")
+    assert problem.short[-1].startswith("# pow returned None")  # a report, not "# raises ..."
+    ops = conformance.check(target, profile="quick", seed=1, checks=["ops"])
+    assert "returns None, not a Value for every" in ops.problems.items[0].summary

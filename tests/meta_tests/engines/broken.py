@@ -101,6 +101,23 @@ class Float32EveryNode(Value):
         self.data = struct.unpack("f", struct.pack("f", self.data))[0]  # BUG: float32 rounding
 
 
+class BackwardNeverSeeds(Value):
+    """``backward()`` never sets the output's own gradient to 1: every gradient stays 0."""
+
+    def backward(self) -> None:
+        """Propagate from the output, whose gradient nobody set."""
+        for node in reversed(self._topological_order()):  # BUG: no `self.grad = 1.0` first
+            node._backward()
+
+
+class PowForgetsReturn(Value):
+    """``v ** c`` builds its node and never returns it (the method ends without ``return out``)."""
+
+    def __pow__(self, other: Value | Number) -> Value:
+        super().__pow__(other)  # BUG: the result is dropped; the caller gets None
+        return None  # type: ignore[return-value]
+
+
 # === Reflected operators (a number on the left) ===================================================
 
 
@@ -578,6 +595,15 @@ def _binary(
     return witness
 
 
+def _returned(v: Any) -> list[float]:
+    a = v(2.0)
+    out = a**3.0
+    if out is None:  # the op gave nothing back: no number to compare
+        return []
+    out.backward()
+    return [out.data, a.grad]
+
+
 def _reused_operands(v: Any) -> list[float]:
     a, b = v(2.0), v(3.0)
     out = a * b + a * a + (a + a)
@@ -688,6 +714,22 @@ BUGS: tuple[Bug, ...] = (
         "inplace",
         _augmented_assignment,
         problems=("op:add:operand",),
+    ),
+    Bug(
+        BackwardNeverSeeds,
+        "backward() without `self.grad = 1` (the port seeds it by hand before calling)",
+        "Boerseth/laim (GitHub), whose backward() recurses from an unseeded output",
+        "probe",
+        _binary(lambda a, b: a * b),
+        problems=("leaf:gradient",),
+    ),
+    Bug(
+        PowForgetsReturn,
+        "an op method without `return out`: `v ** c` is None",
+        "AleksaZatezalo/gpt-2 (GitHub): its `__pow__` ends after `out._backward = _backward`",
+        "ops",
+        _returned,
+        problems=("op:pow:value",),
     ),
     Bug(
         Float32EveryNode,
