@@ -31,7 +31,7 @@ from conformance.backends.isolated import IsolatedBackend, can_isolate, compiled
 from conformance.backends.subprocess import DEFAULT_TIMEOUT
 from conformance.checks import CHECKS, Check, CheckContext, Outcome, ProgramCheck, get_check
 from conformance.checks.deep import ORACLE_NODES, DeepCheck
-from conformance.checks.per_op import PerOpCheck
+from conformance.checks.per_op import PerOpCheck, PerOpRun
 from conformance.checks.programs import RANDOM
 from conformance.diagnosis.evidence import evidence
 from conformance.diagnosis.graph import (
@@ -44,11 +44,13 @@ from conformance.diagnosis.graph import (
     signature_of,
 )
 from conformance.diagnosis.op_problems import (
+    NO_GRADIENT_SIGNATURE,
     SEED_SIGNATURE,
     api_problems,
     excluded,
     fatal_problem,
     leaf_problem,
+    no_gradient_problem,
     op_problems,
     seed_problem,
 )
@@ -599,9 +601,17 @@ def _run_ops(
     result = CheckResult(check.name, "passed", description=check.description)
     run = check.run_all(ctx, started + budget)
     report.op_results = run.results
-    for problem in op_problems(run, ctx, lambda name: replay_command(ctx, seed_value, name)):
+    found = op_problems(run, ctx, lambda name: replay_command(ctx, seed_value, name))
+    if root is None:
+        root = _machinery_root(run, found)
+        if root is not None:
+            report.problems.add(root)
+            result.failures.append(
+                Failure("ops", root.summary, root.reproducer, root.replay, root.program)
+            )
+    for problem in found:
         if root is not None and (
-            root.signature != SEED_SIGNATURE or "gradient" in problem.signature.key
+            root.signature not in GRADIENT_ROOTS or "gradient" in problem.signature.key
         ):  # one root cause, one problem
             root.details.append(f"as a result: {problem.summary}")
             root.saw("ops")
@@ -620,6 +630,21 @@ def _run_ops(
     result.seconds = time.perf_counter() - started
     _settle_status(result, report.problems, ctx.strict)
     return result, excluded(run)
+
+
+GRADIENT_ROOTS = (SEED_SIGNATURE, NO_GRADIENT_SIGNATURE)
+"""Root problems that explain the ops check's gradient findings only (its value findings stand)."""
+
+
+def _machinery_root(run: PerOpRun, found: list[Problem]) -> Problem | None:
+    """A ``backward()`` that propagates nothing, shown by the first op whose gradients it left at
+    0 (or None)."""
+    root = no_gradient_problem(run)
+    example = next((p for p in found if "gradient" in p.signature.key and p.program), None)
+    if root is not None and example is not None:
+        root.program, root.short, root.wire = example.program, example.short, example.wire
+        root.reproducer, root.replay = example.reproducer, example.replay
+    return root
 
 
 def _deep_backend(

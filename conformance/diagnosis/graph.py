@@ -8,7 +8,8 @@ A wrong number needs more care: the ops of a composition all passed alone, so th
 the engine combines them, and one bug shows in endless programs. So once per run the engine gets
 a *battery* of textbook programs, each shape for each op family: the op alone (``a * b``: a
 check run without the ops check still composes broken ops), the same Value on both sides
-(``a * a``), a leaf used by two ops (``c = a * b; c * a``), an intermediate result on both sides
+(``a * a``), a leaf used by two ops (``c = a * b; c * a``; ``exp(a) + a`` for a one-operand op,
+whose rule must add to the gradient the sum gave its operand), an intermediate result on both sides
 and at two depths, a result fed to another op (an upstream gradient that is not 1), two distinct
 nodes holding equal values, and backward() called twice. What fails there names the bugs:
 
@@ -149,10 +150,7 @@ def _textbook(name: str, shape: str, usable: set[Variant]) -> Program | None:
             return Program((a, Node(name, (0,))), 1)
         return Program((a, b, Node(name, (0, 1))), 2) if (name, "vv") in usable else None
     if OPS[name].arity == 1:
-        scale = _scale(usable, "vc")
-        if shape != "upstream" or scale is None:
-            return None
-        return Program((a, Node(name, (0,)), Node("const", value=2.0), Node(scale, (1, 2))), 3)
+        return _unary_textbook(name, shape, usable)
     if (name, "vv") not in usable:
         return None
     programs: dict[str, tuple[tuple[Node, ...], int]] = {
@@ -178,6 +176,27 @@ def _textbook(name: str, shape: str, usable: set[Variant]) -> Program | None:
         return None
     nodes, output = programs[shape]
     return Program(nodes, output, 2 if shape == "repeated-backward" else 1)
+
+
+def _unary_textbook(name: str, shape: str, usable: set[Variant]) -> Program | None:
+    """A one-operand op's textbook program: ``f(a) * 2`` (upstream), ``f(a) + a`` (shared-leaf:
+    the rule must add to a gradient the sum gave first, as ``self.grad = ...`` does not)."""
+    if shape == "upstream":
+        scale = _scale(usable, "vc")
+        if scale is None:
+            return None
+        a = Node("input", value=A)
+        return Program((a, Node(name, (0,)), Node("const", value=2.0), Node(scale, (1, 2))), 3)
+    shift = _shift(usable, "vv")
+    if shape != "shared-leaf" or shift is None:
+        return None
+    # At -A where f(A) is A (relu, abs): equal values would make it the equal-values shape too.
+    for x in (A, -A):
+        program = Program((Node("input", value=x), Node(name, (0,)), Node(shift, (1, 0))), 2)
+        values = TableOracle().evaluate(program)[0]
+        if all(math.isfinite(v) for v in values) and not _equal_values(program, None):
+            return program
+    return None
 
 
 BATTERY_SHAPES = (
@@ -224,7 +243,11 @@ class Battery:
         families = _families(program)
         specific = sorted(
             families & alone
-            | {f for shape, f in met if shape in self.failing.get(f, set()) - self.agnostic}
+            | {
+                f
+                for shape, f in met
+                if _fails(shape, self.failing.get(f, set()) - self.agnostic, f)
+            }
         )
         found = [Signature("graph", (f,)) for f in specific]
         if (self.agnostic - {"repeated-backward"}) & (shapes | {"alone"}):
@@ -237,6 +260,16 @@ class Battery:
         if "alone" in self.agnostic:
             return set()
         return {f for f, shapes in self.failing.items() if "alone" in shapes}
+
+
+def _fails(shape: str, failing: set[str], name: str) -> bool:
+    """Whether op family ``name`` is known to fail programs of ``shape``: the shape's textbook
+    program failed, or for a one-operand op a shared operand of any kind (its battery tries a
+    shared leaf only: a rule that assigns its operand's gradient does so to a node as well)."""
+    shared = ("shared-node", "shared-node-twice")
+    return shape in failing or (
+        OPS[name].arity == 1 and shape in shared and "shared-leaf" in failing
+    )
 
 
 BATTERY_MAX_HANGS = 2

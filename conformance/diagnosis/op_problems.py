@@ -26,11 +26,13 @@ from conformance.reproducers.program import render
 from conformance.tolerance import Mismatch
 
 __all__ = [
+    "NO_GRADIENT_SIGNATURE",
     "SEED_SIGNATURE",
     "api_problems",
     "excluded",
     "fatal_problem",
     "leaf_problem",
+    "no_gradient_problem",
     "op_problems",
     "seed_problem",
     "spelling",
@@ -97,6 +99,43 @@ def op_problems(run: PerOpRun, ctx: CheckContext, replay: Callable[[str], str]) 
     for (name, cls, severity), members in groups.items():
         problems.append(_problem(ctx, name, cls, severity, members, replay("ops")))
     return problems
+
+
+NO_GRADIENT_SIGNATURE = Signature("graph", ("no-gradient",))
+"""The signature of a ``backward()`` after which no op's operands have a gradient."""
+
+GRADIENTS = ("grad a", "grad b")
+
+
+def no_gradient_problem(run: PerOpRun) -> Problem | None:
+    """The problem of a ``backward()`` that propagates nothing (or None): of at least two op
+    families, every one tried alone leaves every operand's gradient at 0 wherever torch's is
+    not 0. One fault of ``backward()`` itself (its loop never calls the nodes' rules), which the
+    ops check would otherwise report once per op."""
+    families: set[str] = set()
+    points = 0
+    for (name, _), result in run.results.items():
+        graded = [q for q in GRADIENTS if q in result.findings]
+        if not graded:
+            continue
+        for quantity in graded:
+            for _, finding, _ in result.findings[quantity]:
+                if finding.got is None and finding.failing:
+                    return None  # a rule ran, and raised: backward() does run the rules
+                if finding.got is not None and finding.got != 0.0:
+                    return None  # some gradient arrives: the machinery runs
+                points += finding.failing
+        families.add(name[1:] if OPS[name].inplace else name)
+    if len(families) < 2 or not points:
+        return None
+    ops = ", ".join(sorted(families))
+    return Problem(
+        NO_GRADIENT_SIGNATURE,
+        "backward() propagates no gradient: every op tried alone leaves its operands' gradients "
+        f"at 0 where torch's are not ({ops}); backward() never runs the ops' rules (or they "
+        "never reach the operands)",
+        checks=["ops"],
+    )
 
 
 def _problem(

@@ -6,13 +6,15 @@ as colon-separated strings, which is also how an xfail file names a problem:
 * ``op:tanh:gradient`` (``value``, ``gradient``, ``operand``): an op wrong alone, per quantity;
   ``op:log:value:semantics`` where only torch's inf/nan differ;
 * ``api:sub:cv``: a number form the engine lacks (``2.0 - v``); ``leaf:value``: ``Value(x)``
-  does not hold x;
+  does not hold x; ``leaf:gradient``: ``backward()`` does not seed the gradient with 1;
 * ``raises:RecursionError:visit``: an exception, by type and the engine function that raised it;
-  ``hang``, ``crash:<what kind of death>``, ``protocol`` (a driver broke the wire protocol);
+  ``hang``, ``crash:<what kind of death>``, ``protocol`` (a driver broke the wire protocol),
+  ``protocol:pow`` (an op returned None, not a Value);
 * ``graph:mul``: compositions through one op family go wrong (its backward assigns instead of
   accumulating, say, or, in a run without the ops check, its rule is wrong even on its own);
   ``graph:any-op``: they go wrong whatever the ops (the topological sort or
-  the accumulation); ``graph:equal-values``: nodes are merged by value;
+  the accumulation); ``graph:equal-values``: nodes are merged by value; ``graph:no-gradient``:
+  every op alone leaves its operands' gradients at 0 (``backward()`` runs no rule);
 * ``semantics:repeated-backward``: a second backward() does not accumulate as torch's does;
 * ``graph:<quantity>:<families>:<shapes>``: what a failure that the textbook programs do not
   explain needs once shrunk (``graph:grad:mul+tanh:shared-leaf``);

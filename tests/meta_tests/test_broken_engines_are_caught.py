@@ -84,7 +84,7 @@ def _naming_checks(bug: broken.Bug) -> list[str]:
         return ["random"]
     if all(signature.startswith(("op:", "leaf:")) for signature in bug.problems):
         return ["ops"]
-    return ["ops", bug.caught_by]
+    return list(dict.fromkeys(["ops", bug.caught_by]))
 
 
 @pytest.mark.parametrize("bug", broken.BUGS, ids=lambda bug: bug.name)

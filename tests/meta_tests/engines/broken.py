@@ -38,6 +38,19 @@ class GradAssignedNotAccumulated(Value):
         return out
 
 
+class ExpGradAssigned(Value):
+    """``exp`` assigns its operand's gradient (``=``), as Karpathy's lecture once did."""
+
+    def exp(self) -> Value:
+        out = self._result(ieee_exp(self.data), (self,), "exp")
+
+        def _backward() -> None:
+            self.grad = out.data * out.grad  # BUG: = instead of +=
+
+        out._backward = _backward
+        return out
+
+
 class SameOperandSkipped(Value):
     """``a + a`` and ``a * a`` skip the second operand when it is the same object as the first."""
 
@@ -447,6 +460,17 @@ class PowViaExpLog(Value):
 # === Graph traversal ==============================================================================
 
 
+class BackwardNeverRunsRules(Value):
+    """``backward()`` names each node's rule without calling it: no gradient reaches anything."""
+
+    def backward(self) -> None:
+        """Seed the output, then walk the nodes."""
+        order = self._topological_order()
+        self.grad = 1.0
+        for node in reversed(order):
+            node._backward  # BUG: the rule is looked up, never called (`node._backward()`)  # noqa: B018
+
+
 class TopoSortWithoutDedup(Value):
     """The order lists a node once per path to it, so a shared node runs ``_backward`` twice."""
 
@@ -595,6 +619,13 @@ def _binary(
     return witness
 
 
+def _exp_plus_operand(v: Any) -> list[float]:
+    a = v(0.5)
+    out = a.exp() + a
+    out.backward()
+    return [out.data, a.grad]
+
+
 def _returned(v: Any) -> list[float]:
     a = v(2.0)
     out = a**3.0
@@ -682,6 +713,14 @@ BUGS: tuple[Bug, ...] = (
         "reuse",
         _reused_operands,
         problems=("graph:mul",),
+    ),
+    Bug(
+        ExpGradAssigned,
+        "`self.grad = ...` in a one-operand op (exp): `exp(a) + a` loses the sum's share",
+        "karpathy/nn-zero-to-hero#52; zerotropism/micrograd (GitHub) has exactly this",
+        "reuse",
+        _exp_plus_operand,
+        problems=("graph:exp",),
     ),
     Bug(
         SameOperandSkipped,
@@ -922,6 +961,14 @@ BUGS: tuple[Bug, ...] = (
         "random",
         _binary(lambda a, b: (a - b) ** 2),
         problems=("op:pow:value",),
+    ),
+    Bug(
+        BackwardNeverRunsRules,
+        "`node._backward` without the call's parentheses: every gradient stays 0",
+        "Oscar-Henry/MicroMNIST (GitHub): its backward() loop reads `node._backward`",
+        "ops",
+        _binary(lambda a, b: a * b),
+        problems=("graph:no-gradient",),
     ),
     Bug(
         TopoSortWithoutDedup,
