@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from conformance.backends.base import BackendBase, Evaluation
+from conformance.diagnosis.graph import exception_name
 from conformance.program import Program
 from conformance.protocol import reproducer_line
 from conformance.reproducers.program import render
@@ -55,9 +56,7 @@ def evidence(
     if error is not None:
         first = error.splitlines()[0][:150]
         # "raises" only for an exception; a hang, a death or a non-Value answer says itself.
-        head = first.split(":", 1)[0] if ":" in first else ""
-        raised = head.isidentifier() and head[:1].isupper()
-        lines.append(f"# raises {first}" if raised else f"# {first}")
+        lines.append(f"# raises {first}" if exception_name(first) else f"# {first}")
     for m in mismatches[:3]:
         what = f"v{m.node}.data" if m.kind == "value" else f"v{m.node}.grad"
         got = "nothing" if m.got is None else _number(m.got)

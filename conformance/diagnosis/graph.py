@@ -44,6 +44,7 @@ from conformance.program import Node, Program
 __all__ = [
     "Battery",
     "error_signature",
+    "exception_name",
     "family",
     "features",
     "in_words",
@@ -194,7 +195,8 @@ def _unary_textbook(name: str, shape: str, usable: set[Variant]) -> Program | No
     for x in (A, -A):
         program = Program((Node("input", value=x), Node(name, (0,)), Node(shift, (1, 0))), 2)
         values = TableOracle().evaluate(program)[0]
-        if all(math.isfinite(v) for v in values) and not _equal_values(program, None):
+        finite = all(math.isfinite(v) for v in values)
+        if finite and not _equal_values(program, dict(enumerate(values))):
             return program
     return None
 
@@ -381,13 +383,13 @@ def error_signature(outcome: Outcome) -> Signature:
         # An op that answered no Value names itself; the other answers are the process's.
         return Signature("protocol", (verdict.error_where,) if verdict.error_where else ())
     error = verdict.error or ""
-    exception = verdict.error_type or _exception_name(error)
+    exception = verdict.error_type or exception_name(error)
     if exception:
         return Signature("raises", (exception, verdict.error_where))
     return Signature("crash", (*release, _gist(error)))
 
 
-def _exception_name(error: str) -> str:
+def exception_name(error: str) -> str:
     """``ValueError`` in "ValueError: math domain error" (or in a driver's error message)."""
     head = error.split(":", 1)[0].strip().split()[-1:] if ":" in error else []
     name = head[0] if head else ""

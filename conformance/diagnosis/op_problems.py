@@ -17,6 +17,7 @@ from conformance.backends.base import BackendBase, BackendError, Evaluation
 from conformance.checks.base import CheckContext, run_guarded
 from conformance.checks.per_op import PerOpRun, VariantResult, single_op_program
 from conformance.diagnosis.evidence import evidence
+from conformance.diagnosis.graph import family
 from conformance.diagnosis.problems import Problem, Signature
 from conformance.ops import OPS, Variant
 from conformance.oracles.table import TableOracle
@@ -70,13 +71,17 @@ def _what(form: str, quantity: str, severity: str, nonfinite_gradients: bool = T
     return f"{thing} wrong"
 
 
+GRADIENTS = ("grad a", "grad b")
+"""The ops check's gradient quantities (of a variant's first and second operand)."""
+
+
 def _main_quantity(result: VariantResult, status: str) -> tuple[str, str] | None:
     """(class, quantity) of a variant's main failure of this status: operand > value > grad."""
     for cls, quantities in (("operand", ("a", "b")), ("value", ("value",))):
         for q in quantities:
             if result.status(q) == status:
                 return cls, q
-    for q in ("grad a", "grad b"):
+    for q in GRADIENTS:
         if result.status(q) == status:
             return "gradient", q
     return None
@@ -104,8 +109,6 @@ def op_problems(run: PerOpRun, ctx: CheckContext, replay: Callable[[str], str]) 
 NO_GRADIENT_SIGNATURE = Signature("graph", ("no-gradient",))
 """The signature of a ``backward()`` after which no op's operands have a gradient."""
 
-GRADIENTS = ("grad a", "grad b")
-
 
 def no_gradient_problem(run: PerOpRun) -> Problem | None:
     """The problem of a ``backward()`` that propagates nothing (or None): of at least two op
@@ -125,7 +128,7 @@ def no_gradient_problem(run: PerOpRun) -> Problem | None:
                 if finding.got is not None and finding.got != 0.0:
                     return None  # some gradient arrives: the machinery runs
                 points += finding.failing
-        families.add(name[1:] if OPS[name].inplace else name)
+        families.add(family(name))
     if len(families) < 2 or not points:
         return None
     ops = ", ".join(sorted(families))
