@@ -440,6 +440,22 @@ class SubprocessBackend(BackendBase):
                 kind="unsupported",
                 exception_type=exception_type,
             )
+        returned, not_a_number = (
+            value if isinstance(value, str) else ""
+            for value in (message.get("returned"), message.get("not_a_number"))
+        )
+        if error_kind == "engine_error" and ((returned and where) or not_a_number):
+            # An op that answered no Value (a None, a NULL), or a result that is no float: the
+            # engine's fault, named as an in-process run names it, not an exception that probing
+            # would take for "not supported".
+            raise BackendError(
+                f"the engine failed: {text}",
+                kind="protocol",
+                phase=phase or ("forward" if returned else ""),
+                where=where if returned else "",
+                not_a_number=not_a_number,
+                brief=f"returns {returned}, not a Value" if returned else "",
+            )
         if error_kind == "engine_error":
             raise BackendError(
                 f"the engine failed: {text}",

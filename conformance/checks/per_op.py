@@ -265,6 +265,8 @@ def _judge_error(e: float, error: BackendError, is_value: bool, grads_finite: bo
     text = error.brief or (str(error).splitlines()[0] if str(error) else error.kind)
     if error.exception_type and not text.startswith(error.exception_type):
         text = f"{error.exception_type}: {text}"
+    if error.kind == "protocol" and error.where:  # an op that returned None (backends.build)
+        return Finding(status, e, None, error=text, no_value=error.where)
     return Finding(status, e, None, error=text, raised=(error.exception_type, error.where))
 
 

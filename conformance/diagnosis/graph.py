@@ -143,7 +143,9 @@ def _shift(usable: set[Variant], form: str) -> str | None:
     return _pick(usable, form, lambda op: op.linear and op.arity == 2 and op.either_side)
 
 
-def _textbook(name: str, shape: str, usable: set[Variant]) -> Program | None:
+def _textbook(
+    name: str, shape: str, usable: set[Variant], *, equal_values: bool = False
+) -> Program | None:
     """The textbook program of ``shape`` for op ``name`` (None where its forms are missing)."""
     a, b = Node("input", value=A), Node("input", value=B)
     if shape == "alone":
@@ -151,7 +153,7 @@ def _textbook(name: str, shape: str, usable: set[Variant]) -> Program | None:
             return Program((a, Node(name, (0,))), 1)
         return Program((a, b, Node(name, (0, 1))), 2) if (name, "vv") in usable else None
     if OPS[name].arity == 1:
-        return _unary_textbook(name, shape, usable)
+        return _unary_textbook(name, shape, usable, equal_values=equal_values)
     if (name, "vv") not in usable:
         return None
     programs: dict[str, tuple[tuple[Node, ...], int]] = {
@@ -179,9 +181,13 @@ def _textbook(name: str, shape: str, usable: set[Variant]) -> Program | None:
     return Program(nodes, output, 2 if shape == "repeated-backward" else 1)
 
 
-def _unary_textbook(name: str, shape: str, usable: set[Variant]) -> Program | None:
-    """A one-operand op's textbook program: ``f(a) * 2`` (upstream), ``f(a) + a`` (shared-leaf:
-    the rule must add to a gradient the sum gave first, as ``self.grad = ...`` does not)."""
+def _unary_textbook(
+    name: str, shape: str, usable: set[Variant], *, equal_values: bool = False
+) -> Program | None:
+    """A one-operand op's textbook program: ``f(a) * 2`` (upstream); ``f(a) + a`` (shared-leaf)
+    and ``f(a)`` with backward() twice (repeated-backward), where the rule must add to a gradient
+    already there, as ``self.grad = ...`` does not. ``equal_values``: the engine keeps equal
+    numbers apart, so ``f(a)`` may equal ``a``."""
     if shape == "upstream":
         scale = _scale(usable, "vc")
         if scale is None:
@@ -189,16 +195,25 @@ def _unary_textbook(name: str, shape: str, usable: set[Variant]) -> Program | No
         a = Node("input", value=A)
         return Program((a, Node(name, (0,)), Node("const", value=2.0), Node(scale, (1, 2))), 3)
     shift = _shift(usable, "vv")
-    if shape != "shared-leaf" or shift is None:
+    if shape == "repeated-backward":
+        tail: tuple[Node, ...] = (Node(name, (0,)),)
+    elif shape == "shared-leaf" and shift is not None:
+        tail = (Node(name, (0,)), Node(shift, (1, 0)))
+    else:
         return None
-    # At -A where f(A) is A (relu, abs): equal values would make it the equal-values shape too.
+    passes = 2 if shape == "repeated-backward" else 1
+    # At -A where f(A) is A (abs): equal values would make it the equal-values shape too. relu
+    # passes a gradient only where relu(a) is a, so it has one only where that shape is ruled out.
+    fallback = None
     for x in (A, -A):
-        program = Program((Node("input", value=x), Node(name, (0,)), Node(shift, (1, 0))), 2)
+        program = Program((Node("input", value=x), *tail), len(tail), passes)
         values = TableOracle().evaluate(program)[0]
-        finite = all(math.isfinite(v) for v in values)
-        if finite and not _equal_values(program, dict(enumerate(values))):
+        if not all(math.isfinite(v) for v in values) or _blocks_gradient(name, x):
+            continue
+        if not _equal_values(program, dict(enumerate(values))):
             return program
-    return None
+        fallback = fallback or (program if equal_values else None)
+    return fallback
 
 
 BATTERY_SHAPES = (
@@ -289,9 +304,13 @@ def run_battery(
     tried: dict[str, set[str]] = {}
     hangs = 0
     families = sorted({family(n) for n, _ in usable})
+    # First: whether a textbook program may hold equal numbers without being about them.
+    in_time = time.perf_counter() <= deadline
+    battery.merges_equal = in_time and _merges_equal(evaluate, usable)
+    equal_values = in_time and not battery.merges_equal
     for shape in BATTERY_SHAPES:
         for name in families:
-            program = _textbook(name, shape, usable)
+            program = _textbook(name, shape, usable, equal_values=equal_values)
             if program is None or hangs >= BATTERY_MAX_HANGS or time.perf_counter() > deadline:
                 continue
             if (_families(program) - {name}) & battery.fails_alone():
@@ -311,8 +330,13 @@ def run_battery(
     for shape, names in tried.items():
         if len(names) >= 2 and all(shape in battery.failing.get(n, set()) for n in names):
             battery.agnostic.add(shape)
-    battery.merges_equal = time.perf_counter() <= deadline and _merges_equal(evaluate, usable)
     return battery
+
+
+def _blocks_gradient(name: str, x: float) -> bool:
+    """Whether one-operand op ``name`` passes no gradient back at ``x`` (relu below 0)."""
+    _, adjoint = TableOracle().evaluate(Program((Node("input", value=x), Node(name, (0,))), 1))
+    return adjoint[0] == 0.0
 
 
 def _degenerate(program: Program) -> bool:

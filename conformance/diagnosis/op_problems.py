@@ -180,6 +180,14 @@ def _problem(
         for _, f, _ in found
         if f.failing and f.raised[0]
     }
+    # An op that returns None shows in programs as protocol:<op> (graph.error_signature).
+    no_value = {
+        f.no_value
+        for member, _ in members
+        for found in member.findings.values()
+        for _, f, _ in found
+        if f.failing and f.no_value
+    }
     problem = Problem(
         Signature("op", (name, cls) if severity == "error" else (name, cls, "semantics")),
         summary,
@@ -188,7 +196,10 @@ def _problem(
         checks=["ops"],
         details=details[:12],
         replay=replay,
-        aliases=[Signature("raises", pair) for pair in sorted(raised)],
+        aliases=[
+            *(Signature("raises", pair) for pair in sorted(raised)),
+            *(Signature("protocol", (op,)) for op in sorted(no_value)),
+        ],
     )
     witness = result.witness(quantity, status)
     if witness is not None:

@@ -145,7 +145,9 @@ class Problems:
 
     def add(self, problem: Problem) -> Problem:
         """Record ``problem``, or merge it into the one already found with its signature."""
-        known = self._by_signature.get(problem.signature)
+        known = next(
+            filter(None, map(self._by_signature.get, (problem.signature, *problem.aliases))), None
+        )
         if known is None:
             self.items.append(problem)
             for signature in (problem.signature, *problem.aliases):

@@ -41,6 +41,8 @@ class Finding:
     tolerance: float = 0.0
     raised: tuple[str, str] = ("", "")
     """(exception type, engine function that raised it), where the backend knows them."""
+    no_value: str = ""
+    """The op that returned no Value at all (a None), where that is what happened."""
 
     @property
     def failing(self) -> bool:

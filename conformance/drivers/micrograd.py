@@ -84,6 +84,10 @@ def answer(backend: BackendBase, line: bytes) -> dict[str, Any]:
         reply = _error(request_id, kind, str(exc), exception=exc.exception_type)
         # Where it raised, for telling bugs apart (optional fields: docs/PROTOCOL.md).
         reply.update({k: v for k, v in (("phase", exc.phase), ("where", exc.where)) if v})
+        if exc.kind == "protocol" and exc.not_a_number:  # a .data or .grad that is no float
+            reply["not_a_number"] = exc.not_a_number
+        elif exc.kind == "protocol" and exc.where:  # an op that returned None (see base.build)
+            reply["returned"] = "None"
         return reply
     except BaseException as exc:  # the engine is under test: any exception is its answer
         if isinstance(exc, KeyboardInterrupt):

@@ -193,3 +193,23 @@ def test_an_op_returning_none_is_named_where_it_returns_not_where_the_none_is_us
     assert problem.short[-1].startswith("# pow returned None")  # a report, not "# raises ..."
     ops = conformance.check(target, profile="quick", seed=1, checks=["ops"])
     assert "returns None, not a Value for every" in ops.problems.items[0].summary
+
+
+def test_an_op_returning_none_is_one_problem_for_the_ops_and_the_program_checks() -> None:
+    target = f"{ENGINES / 'broken.py'}:PowForgetsReturn"
+    # (random first: after the ops check, programs leave the failing pow out)
+    report = conformance.check(target, profile="quick", seed=1, checks=["random", "ops"])
+    [problem] = report.problems.items
+    assert str(problem.signature) == "protocol:pow"
+    assert problem.checks == ["random", "ops"]
+
+
+def test_an_op_returning_none_in_a_worker_process_is_named_as_it_is_in_process() -> None:
+    target = f"{ENGINES / 'broken.py'}:PowForgetsReturn"
+    report = conformance.check(target, profile="quick", seed=1, checks=["ops"], isolate=True)
+    assert ("pow", "vv") not in report.skipped  # not taken for a missing op
+    [problem] = report.problems.items
+    assert str(problem.signature) == "op:pow:value"
+    assert "returns None, not a Value for every" in problem.summary
+    random = conformance.check(target, profile="quick", seed=1, checks=["random"], isolate=True)
+    assert [str(p.signature) for p in random.problems.items] == ["protocol:pow"]

@@ -51,6 +51,20 @@ class ExpGradAssigned(Value):
         return out
 
 
+class ReluGradAssigned(Value):
+    """``relu`` assigns its operand's gradient (``=``): the lecture's bug, in the net's own op."""
+
+    def relu(self) -> Value:
+        """``max(self, 0)``."""
+        out = self._result(0.0 if self.data < 0.0 else self.data, (self,), "relu")
+
+        def _backward() -> None:
+            self.grad = (out.data > 0.0) * out.grad  # BUG: = instead of +=
+
+        out._backward = _backward
+        return out
+
+
 class SameOperandSkipped(Value):
     """``a + a`` and ``a * a`` skip the second operand when it is the same object as the first."""
 
@@ -626,6 +640,13 @@ def _exp_plus_operand(v: Any) -> list[float]:
     return [out.data, a.grad]
 
 
+def _relu_plus_operand(v: Any) -> list[float]:
+    a = v(0.5)
+    out = a.relu() + a
+    out.backward()
+    return [out.data, a.grad]
+
+
 def _returned(v: Any) -> list[float]:
     a = v(2.0)
     out = a**3.0
@@ -721,6 +742,14 @@ BUGS: tuple[Bug, ...] = (
         "reuse",
         _exp_plus_operand,
         problems=("graph:exp",),
+    ),
+    Bug(
+        ReluGradAssigned,
+        "`self.grad = ...` in relu: `relu(a) + a` loses the sum's share where a > 0",
+        "karpathy/nn-zero-to-hero#52 (the same slip, in the op every MLP uses)",
+        "reuse",
+        _relu_plus_operand,
+        problems=("graph:relu",),
     ),
     Bug(
         SameOperandSkipped,
