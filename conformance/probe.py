@@ -13,7 +13,9 @@ Two facts about micrograd's API come out of probing too:
 
 * ``Value(x)`` must keep ``x`` exactly (an engine that stores float32 fails everything else);
 * ``+ - * /`` take a number on either side: where ``v * 2`` works and ``2 * v`` raises, the
-  engine lacks ``__rmul__``, a problem that fails the run rather than a skipped variant.
+  engine lacks ``__rmul__``, a problem that fails the run rather than a skipped variant. This
+  holds a Python Value class to micrograd's API; an engine behind a driver or an adapter has
+  the API of its own language, so a form it lacks is only skipped (docs/PROTOCOL.md).
 """
 
 from __future__ import annotations
@@ -102,6 +104,29 @@ def _forward_error(error: BackendError) -> bool:
     return error.kind == "unsupported"  # a process: only its explicit `unsupported_op`
 
 
+_STEPS = {
+    "forward": f"`Value({PROBE_LEAF!r})` fails",
+    "backward": f"`Value({PROBE_LEAF!r}).backward()` fails",
+    "read": f"reading `.data` and `.grad` of `Value({PROBE_LEAF!r})` after backward() fails",
+}
+
+
+def _fatal(backend: BackendBase, error: BackendError) -> str:
+    """What failed of ``Value(x).backward()`` and reading it back, and, where the class has
+    another API, what to do about it."""
+    step = _STEPS.get(error.phase, "a single input Value with backward() fails")
+    hint = ""
+    if error.exception_type == "AttributeError" and error.phase in ("backward", "read"):
+        names = ("backward",) if error.phase == "backward" else ("data", "grad")
+        own = [n for n in map(backend.own_name, names) if n]
+        has = f"it has {', '.join(own)}; " if own else ""
+        hint = (
+            f" ({has}the harness drives micrograd's API, Value(x), backward(), .data and .grad; "
+            "for another API, TARGET can name an adapter: docs/CONFORMANCE.md, 'Adapters')"
+        )
+    return f"{step}: {error}{hint}"
+
+
 def _first_line(error: BackendError) -> str:
     text = str(error).splitlines()[0] if str(error) else error.kind
     return text[:160]
@@ -116,7 +141,7 @@ def probe(
     try:
         alone = run_guarded(backend, leaf, timeout)
     except BackendError as exc:
-        result.fatal = f"a single input Value with backward() fails: {exc}"
+        result.fatal = _fatal(backend, exc)
         return result
     seed = alone.grads.get(0)
     if seed is not None and seed != 1.0:
@@ -140,7 +165,8 @@ def probe(
             result.skipped[(name, form)] = _first_line(errors[0]) + _alias_hint(backend, name)
         else:
             result.supported.append((name, form))
-    result.gaps = _gaps(result, skipped_by_user)
+    if backend.numbers_on_either_side:
+        result.gaps = _gaps(result, skipped_by_user)
     return result
 
 

@@ -53,6 +53,7 @@ from conformance.diagnosis.op_problems import (
     no_gradient_problem,
     op_problems,
     seed_problem,
+    told_apart,
 )
 from conformance.diagnosis.problems import Problem, Problems, Signature
 from conformance.failure_store import FailureStore
@@ -178,14 +179,17 @@ def _evaluator(check: Check, ctx: CheckContext) -> Callable[[Program], Outcome]:
     return lambda program: judge.evaluate(ctx, program, ctx.timeout)
 
 
-def _known(problems: Problems, outcome: Outcome, battery: Battery) -> Problem | None:
+def _known(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Problem | None:
     """The known problem an (unshrunk) failure is, where it can be told without shrinking."""
+    told = _told_apart(ctx, problems, outcome)
+    if told is not None:
+        return told
     if outcome.verdict.error is not None:
-        return problems.get(error_signature(outcome))
+        return problems.get(error_signature(outcome), _variant_names(outcome.program))
     if outcome.program is None:
         return None
     values = outcome.expected.values if outcome.expected is not None else None
-    for signature in battery.classify(outcome.program, values):
+    for signature in _battery(ctx).classify(outcome.program, values):
         known = problems.get(signature)
         if known is not None:
             return known
@@ -317,7 +321,7 @@ def _judged_failure(
 ) -> None:
     """A failure of a program judged outside the search: a sighting of a known problem, or a new
     one recorded (and added to ``found``)."""
-    known = _known(problems, outcome, _battery(ctx))
+    known = _known(ctx, problems, outcome)
     if known is not None:
         known.saw(check.name)
         return
@@ -378,7 +382,7 @@ def _search_round(
             state.unchecked += outcome.unchecked
         if not outcome.failed:
             return
-        known = _known(problems, outcome, _battery(ctx))
+        known = _known(ctx, problems, outcome)
         if known is not None:
             if not state.shrinking:
                 known.saw(check.name)
@@ -469,10 +473,13 @@ def _record(
     signature = signature_of(
         outcome, _battery(ctx), check=check.name, known=lambda s: problems.get(s) is not None
     )
-    if isinstance(check, ProgramCheck) and problems.get(signature) is None:
+    if (
+        isinstance(check, ProgramCheck)
+        and problems.get(signature, _variant_names(outcome.program)) is None
+    ):
         # The op on its own is the smallest witness of its own rule: show that.
         example, outcome = alone or _alone_witness(ctx, signature) or (example, outcome)
-    known = problems.get(signature)
+    known = problems.get(signature, _variant_names(outcome.program))
     if known is None and signature.kind == "hang" and outcome.program is not None:
         # A graph bug the battery knows (a topological sort without a visited set) can also
         # make a long graph take forever: a hang there is that bug, seen again.
@@ -522,6 +529,35 @@ def _record(
     return problems.add(problem)
 
 
+def _variant_names(program: Program | None) -> list[str] | None:
+    """``program``'s variants as a problem lists them (``pow:vc``); None without a program."""
+    return None if program is None else [f"{op}:{form}" for op, form in program.variants()]
+
+
+def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Problem | None:
+    """The known problem of a variant kept in compositions although it fails alone at a kink or
+    far out (``CheckContext.told_apart``), where one of its nodes fails alone at the operands it
+    met in this program; else None: the failure is something else."""
+    program, expected = outcome.program, outcome.expected
+    if not ctx.told_apart or program is None or expected is None:
+        return None
+    evaluate = _evaluator(RANDOM, ctx)
+    tried = 0
+    for k, node in enumerate(program.nodes):
+        signature = ctx.told_apart.get((node.op, program.form(k)))
+        if signature is None or problems.get(signature) is None:
+            continue
+        alone = op_alone(program, k, expected.values)
+        if alone is None:
+            continue
+        if tried >= MAX_ALONE:  # a 100,000-node chain of them: its first ones will do
+            return None
+        tried += 1
+        if evaluate(alone).failed:
+            return problems.get(signature)
+    return None
+
+
 def _localize(ctx: CheckContext, outcome: Outcome) -> tuple[Program, Outcome] | None:
     """Try each op of a wrongly computed program on its own, at the operands it met there; the
     first that fails alone is the bug (its own rule), and the run's battery learns it, so every
@@ -538,6 +574,8 @@ def _localize(ctx: CheckContext, outcome: Outcome) -> tuple[Program, Outcome] | 
     for k, node in enumerate(program.nodes):
         if node.op in ("input", "const") or family(node.op) in battery.fails_alone():
             continue
+        if (node.op, program.form(k)) in ctx.told_apart:
+            continue  # its failures alone are a known problem's, not its family's everywhere
         alone = op_alone(program, k, expected.values)
         if alone is None or alone.to_json() in seen:
             continue
@@ -594,9 +632,10 @@ def _run_ops(
     report: Report,
     seed_value: int,
     root: Problem | None,
-) -> tuple[CheckResult, dict[Variant, str]]:
+) -> tuple[CheckResult, dict[Variant, str], dict[Variant, Signature]]:
     """Run the ops check; with a ``root`` problem found by probing, fold into it what follows from
-    it: every op problem for leaves stored wrong, every gradient problem for an unseeded one."""
+    it: every op problem for leaves stored wrong, every gradient problem for an unseeded one.
+    Returns the result, the variants compositions leave out and those they tell apart."""
     started = time.perf_counter()
     result = CheckResult(check.name, "passed", description=check.description)
     run = check.run_all(ctx, started + budget)
@@ -629,7 +668,7 @@ def _run_ops(
     result.problems = [str(p.signature) for p in report.problems if "ops" in p.checks]
     result.seconds = time.perf_counter() - started
     _settle_status(result, report.problems, ctx.strict)
-    return result, excluded(run)
+    return result, excluded(run), told_apart(run, report.problems)
 
 
 GRADIENT_ROOTS = (SEED_SIGNATURE, NO_GRADIENT_SIGNATURE)
@@ -689,7 +728,13 @@ def _run_deep(
             ctx, shrink_seconds=_shrink_budget(ctx, outcome, ctx.shrink_seconds)
         )
         example, outcome = check.shrink(shrink_ctx, program, outcome)
-        _record(check, ctx, seed_value, example, outcome, report.problems, result)
+        problem = _record(check, ctx, seed_value, example, outcome, report.problems, result)
+        if problem.checks == ["deep"] and outcome.program is not None:
+            # A chain's length is the finding (a recursive sort fails past some depth).
+            ops = sum(n.op not in ("input", "const") for n in outcome.program.nodes)
+            shorter = [f"{n:,}" for n in run.lengths if n < ops]
+            passed = f"; chains of {', '.join(shorter)} ops passed" if shorter else ""
+            problem.details.insert(0, f"on a chain of {ops:,} ops{passed}")
     result.problems = [str(p.signature) for p in report.problems if "deep" in p.checks]
     if not run.lengths:
         result.status, result.incomplete = "failed", True
@@ -861,15 +906,19 @@ def _run_checks(
     root = leaf or seed
     no_leaf = "Value(x) does not keep x" if leaf else "backward() does not seed the gradient with 1"
     left_out: dict[Variant, str] = dict.fromkeys(found.supported, no_leaf) if root else {}
+    told: dict[Variant, Signature] = {}
     for check in selected:
         # A share of what is left: time a check did not need goes to the ones after it.
         budget = max(0.0, budget_ends - time.perf_counter()) * weights[check.name] / weight_left
         weight_left -= weights[check.name]
         narrowed = dataclasses.replace(
-            ctx, supported=[v for v in found.supported if v not in left_out], left_out=left_out
+            ctx,
+            supported=[v for v in found.supported if v not in left_out],
+            left_out=left_out,
+            told_apart={v: s for v, s in told.items() if v not in left_out},
         )
         if isinstance(check, PerOpCheck):
-            result, left_out = _run_ops(check, ctx, budget, report, seed_value, root)
+            result, left_out, told = _run_ops(check, ctx, budget, report, seed_value, root)
             if root is not None:
                 left_out = dict.fromkeys(found.supported, no_leaf)
         elif not narrowed.supported:

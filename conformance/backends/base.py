@@ -127,6 +127,9 @@ class BackendBase:
     handles_timeout: bool = False
     """It enforces the per-program timeout itself (a subprocess backend kills and restarts its
     process), so the harness runs it without an in-process alarm."""
+    numbers_on_either_side: bool = False
+    """It is held to micrograd's Python API, where ``+ - * /`` take a number on either side: a
+    missing form is a problem. Elsewhere (a driver, an adapter) it is only a form skipped."""
 
     def run(self, program: Program) -> Evaluation:
         """Run ``program`` and return its values and input gradients."""

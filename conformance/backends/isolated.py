@@ -58,6 +58,7 @@ class IsolatedBackend(SubprocessBackend):
         # The worker imports what this interpreter can: the same paths, in the same order.
         env["PYTHONPATH"] = os.pathsep.join(p or os.getcwd() for p in sys.path)
         super().__init__(argv, timeout=timeout, cwd=cwd, env=env)
+        self.numbers_on_either_side = inner.numbers_on_either_side
         self.inner = inner
         self.asked = asked
         self.name = inner.name

@@ -21,6 +21,8 @@ __all__ = ["PythonValueBackend", "extension_file"]
 class PythonValueBackend(BackendBase):
     """Runs programs on a Value class with micrograd's API (no adapter code needed)."""
 
+    numbers_on_either_side = True
+
     def __init__(
         self,
         value_class: type,

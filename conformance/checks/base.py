@@ -24,6 +24,7 @@ from conformance.tolerance import Verdict, compare, compare_settled, compare_uns
 
 if TYPE_CHECKING:
     from conformance.diagnosis.graph import Battery
+    from conformance.diagnosis.problems import Signature
 
 __all__ = [
     "Check",
@@ -53,6 +54,9 @@ class CheckContext:
     conformance.diagnosis.graph)."""
     left_out: dict[Variant, str] = field(default_factory=dict)
     """Variants the backend has but this check runs without, and why (they failed alone)."""
+    told_apart: dict[Variant, Signature] = field(default_factory=dict)
+    """Variants kept although they failed alone, at a kink or far out only, with the signature
+    of that problem: a composition that fails where one of them fails alone is that problem."""
     replay_extra: tuple[str, ...] = ()
     """Arguments every replay command of the run repeats (``--skip-op=pow:vv``)."""
     database: str | None = None

@@ -28,6 +28,7 @@ from conformance.diagnosis.regions import (
     describe_1d,
     describe_2d,
     extremeness,
+    ordinary,
     tag_of,
 )
 from conformance.ops import OPS, Op, Variant
@@ -204,7 +205,9 @@ def judge_point(
             findings[quantity] = Finding("unchecked", e)
             continue
         scale = (value_scale if is_value else grad_scale).get(node, math.nan)
-        tolerance = REL * scale + ABS if math.isfinite(scale) else math.nan
+        # An infinite scale (0 ** 0's gradient, whose second derivative is) bounds nothing
+        # finite, but still settles that a nan or inf is wrong where torch's number is finite.
+        tolerance = REL * scale + ABS if not math.isnan(scale) else math.nan
         g = (got.values if is_value else got.grads).get(node)
         findings[quantity] = _judge_number(e, g, tolerance)
     return findings
@@ -275,7 +278,7 @@ def _judge_number(e: float, g: float | None, tolerance: float) -> Finding:
         return Finding("wrong" if math.isfinite(e) else "semantics", e, None, error="no number")
     if not math.isfinite(e):
         return Finding("ok" if _same(e, g) else "semantics", e, g)
-    if math.isnan(tolerance):
+    if math.isnan(tolerance) or (math.isinf(tolerance) and math.isfinite(g)):
         return Finding("unchecked", e, g)
     if math.isfinite(g) and abs(g - e) <= tolerance:
         return Finding("ok", e, g, tolerance=tolerance)
@@ -313,6 +316,20 @@ class VariantResult:
     def wrong(self) -> bool:
         """Whether some quantity is wrong somewhere (an error, not a semantics difference)."""
         return any(self.status(q) == "WRONG" for q in self.findings)
+
+    @property
+    def wrong_only_far_out(self) -> bool:
+        """Whether it is wrong somewhere, but never where every operand is an ordinary number
+        (``regions.ordinary``): only at a kink such as 0 ** 0, or far out, such as a divisor of
+        1e-300. Compositions keep such a variant (see conformance.runner)."""
+        return any(map(self.failing, self.findings)) and not any(
+            map(self.wrong_at_ordinary_operands, self.findings)
+        )
+
+    def wrong_at_ordinary_operands(self, quantity: str) -> bool:
+        """Whether ``quantity`` is wrong where every operand is ordinary (``regions.ordinary``)."""
+        arity = OPS[self.variant[0]].arity
+        return any(ordinary(point[:arity]) for point in self.failing(quantity))
 
     def witness(self, quantity: str, severity: str = "wrong") -> tuple[float, float] | None:
         """The least extreme failing point: toward ordinary magnitudes."""

@@ -51,10 +51,13 @@ def evidence(
         lines, out = _loop(program, aliases), "v[-1]"
     if len(lines) > SHORT_PROGRAM_LINES:
         skipped = len(lines) - SHORT_PROGRAM_LINES + 1
-        lines = [*lines[: SHORT_PROGRAM_LINES - 1], f"... ({skipped} more lines: see the script)"]
+        lines = [
+            *lines[: SHORT_PROGRAM_LINES - 1],
+            f"... ({skipped} more lines: the reproducer, -v or --repro-dir, has them)",
+        ]
     lines.append(f"{out}.backward()" + ("  # twice" if program.backward_passes > 1 else ""))
     if error is not None:
-        first = error.splitlines()[0][:150]
+        first = _clip(error.splitlines()[0], 150)
         # "raises" only for an exception; a hang, a death or a non-Value answer says itself.
         lines.append(f"# raises {first}" if exception_name(first) else f"# {first}")
     for m in mismatches[:3]:
@@ -107,3 +110,10 @@ def wire_line(program: Program, expected: Evaluation) -> str:
     value_tol = {i: t if math.isfinite(t) else 0.0 for i, t in value_tol.items()}
     grad_tol = {i: t if math.isfinite(t) else 0.0 for i, t in grad_tol.items()}
     return reproducer_line(program, expected.values, expected.grads, value_tol, grad_tol)
+
+
+def _clip(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` characters at a word boundary, marked "..." if cut."""
+    if len(text) <= width:
+        return text
+    return text[: width - 3].rsplit(" ", 1)[0].rstrip(" ,;:(") + "..."

@@ -104,7 +104,8 @@ def features(program: Program) -> set[tuple[str, str]]:
 
 def shape_of(program: Program) -> set[str]:
     """The shapes of ``program`` that graph bugs depend on (the battery's names)."""
-    return {shape for shape, _ in features(program)}
+    twice = {"repeated-backward"} if program.backward_passes > 1 else set()
+    return {shape for shape, _ in features(program)} | twice  # (a leaf alone has no family)
 
 
 def _equal_values(program: Program, values: dict[int, float] | None) -> bool:
@@ -155,7 +156,10 @@ def _textbook(
     if OPS[name].arity == 1:
         return _unary_textbook(name, shape, usable, equal_values=equal_values)
     if (name, "vv") not in usable:
-        return None
+        # `a ** 2` where `a ** b` is refused: a one-operand op of a, as far as the graph goes.
+        if (name, "vc") not in usable or shape not in _UNARY_SHAPES:
+            return None
+        return _unary_textbook(name, shape, usable, equal_values=equal_values, constant=B)
     programs: dict[str, tuple[tuple[Node, ...], int]] = {
         "same-operand": ((a, Node(name, (0, 0))), 1),
         "shared-leaf": ((a, b, Node(name, (0, 1)), Node(name, (2, 0))), 3),
@@ -181,24 +185,39 @@ def _textbook(
     return Program(nodes, output, 2 if shape == "repeated-backward" else 1)
 
 
+_UNARY_SHAPES = ("upstream", "shared-leaf", "repeated-backward")
+
+
 def _unary_textbook(
-    name: str, shape: str, usable: set[Variant], *, equal_values: bool = False
+    name: str,
+    shape: str,
+    usable: set[Variant],
+    *,
+    equal_values: bool = False,
+    constant: float | None = None,
 ) -> Program | None:
     """A one-operand op's textbook program: ``f(a) * 2`` (upstream); ``f(a) + a`` (shared-leaf)
     and ``f(a)`` with backward() twice (repeated-backward), where the rule must add to a gradient
     already there, as ``self.grad = ...`` does not. ``equal_values``: the engine keeps equal
-    numbers apart, so ``f(a)`` may equal ``a``."""
+    numbers apart, so ``f(a)`` may equal ``a``. With a ``constant``, ``f(a)`` is the binary op
+    ``a <name> constant``."""
+    head: tuple[Node, ...] = (
+        (Node(name, (0,)),)
+        if constant is None
+        else (Node("const", value=constant), Node(name, (0, 1)))
+    )
+    f = len(head)  # the index of f(a)
     if shape == "upstream":
         scale = _scale(usable, "vc")
         if scale is None:
             return None
         a = Node("input", value=A)
-        return Program((a, Node(name, (0,)), Node("const", value=2.0), Node(scale, (1, 2))), 3)
+        return Program((a, *head, Node("const", value=2.0), Node(scale, (f, f + 1))), f + 2)
     shift = _shift(usable, "vv")
     if shape == "repeated-backward":
-        tail: tuple[Node, ...] = (Node(name, (0,)),)
+        tail: tuple[Node, ...] = ()
     elif shape == "shared-leaf" and shift is not None:
-        tail = (Node(name, (0,)), Node(shift, (1, 0)))
+        tail = (Node(shift, (f, 0)),)
     else:
         return None
     passes = 2 if shape == "repeated-backward" else 1
@@ -206,9 +225,9 @@ def _unary_textbook(
     # passes a gradient only where relu(a) is a, so it has one only where that shape is ruled out.
     fallback = None
     for x in (A, -A):
-        program = Program((Node("input", value=x), *tail), len(tail), passes)
+        program = Program((Node("input", value=x), *head, *tail), f + len(tail), passes)
         values = TableOracle().evaluate(program)[0]
-        if not all(math.isfinite(v) for v in values) or _blocks_gradient(name, x):
+        if not all(math.isfinite(v) for v in values) or _blocks_gradient(head, x):
             continue
         if not _equal_values(program, dict(enumerate(values))):
             return program
@@ -236,6 +255,9 @@ class Battery:
     agnostic: set[str] = field(default_factory=set)
     """Shapes that failed for every family tried (at least two, leaving out the degenerate
     ones whose gradients are all 0, like ``c - c``): the machinery's, not an op's."""
+    one_operand: set[str] = field(default_factory=set)
+    """Families whose textbook programs have one input (``exp(a) + a``, ``a ** 2 + a``): an
+    accumulation bug there shows wherever their operand is shared, leaf or not."""
     merges_equal: bool = False
     """The engine fails ``(a * 3) * (a + 4)`` at a = 2 and not ``(a * 3) * (a + 5)``."""
     alone_at: dict[str, Program] = field(default_factory=dict)
@@ -253,7 +275,7 @@ class Battery:
         if self.merges_equal and _equal_values(program, values):
             return [Signature("graph", ("equal-values",))]
         met = features(program)
-        shapes = {shape for shape, _ in met}
+        shapes = shape_of(program)
         if "repeated-backward" in shapes and "repeated-backward" in self.agnostic:
             return [Signature("semantics", ("repeated-backward",))]
         alone = self.fails_alone()
@@ -263,7 +285,7 @@ class Battery:
             | {
                 f
                 for shape, f in met
-                if _fails(shape, self.failing.get(f, set()) - self.agnostic, f)
+                if _fails(shape, self.failing.get(f, set()) - self.agnostic, f in self.one_operand)
             }
         )
         found = [Signature("graph", (f,)) for f in specific]
@@ -279,14 +301,13 @@ class Battery:
         return {f for f, shapes in self.failing.items() if "alone" in shapes}
 
 
-def _fails(shape: str, failing: set[str], name: str) -> bool:
-    """Whether op family ``name`` is known to fail programs of ``shape``: the shape's textbook
-    program failed, or for a one-operand op a shared operand of any kind (its battery tries a
-    shared leaf only: a rule that assigns its operand's gradient does so to a node as well)."""
+def _fails(shape: str, failing: set[str], one_operand: bool) -> bool:
+    """Whether an op family is known to fail programs of ``shape``: the shape's textbook program
+    failed, or for a family tried as a one-operand op (``one_operand``) a shared operand of any
+    kind (its battery tries a shared leaf only: a rule that assigns its operand's gradient does
+    so to a node as well)."""
     shared = ("shared-node", "shared-node-twice")
-    return shape in failing or (
-        OPS[name].arity == 1 and shape in shared and "shared-leaf" in failing
-    )
+    return shape in failing or (one_operand and shape in shared and "shared-leaf" in failing)
 
 
 BATTERY_MAX_HANGS = 2
@@ -326,6 +347,13 @@ def run_battery(
                 battery.failing.setdefault(name, set()).add(shape)
             elif _degenerate(program):
                 continue  # c - c: its gradient is 0 whatever the machinery does
+            if program.inputs == [0] and shape != "alone":
+                battery.one_operand.add(name)
+                if shape == "repeated-backward":
+                    # f(a) twice has no interior node: micrograd's backward(), which keeps the
+                    # gradients of interior nodes from one pass to the next, passes it and fails
+                    # (a * b) * b twice. Only the two-operand programs say what the passes do.
+                    continue
             tried.setdefault(shape, set()).add(name)
     for shape, names in tried.items():
         if len(names) >= 2 and all(shape in battery.failing.get(n, set()) for n in names):
@@ -333,9 +361,11 @@ def run_battery(
     return battery
 
 
-def _blocks_gradient(name: str, x: float) -> bool:
-    """Whether one-operand op ``name`` passes no gradient back at ``x`` (relu below 0)."""
-    _, adjoint = TableOracle().evaluate(Program((Node("input", value=x), Node(name, (0,))), 1))
+def _blocks_gradient(head: tuple[Node, ...], x: float) -> bool:
+    """Whether ``f(a)``, the nodes ``head`` after the input a, passes no gradient back to a at
+    ``x`` (relu below 0)."""
+    program = Program((Node("input", value=x), *head), len(head))
+    adjoint = TableOracle().evaluate(program)[1]
     return adjoint[0] == 0.0
 
 
@@ -518,9 +548,12 @@ def describe(signature: Signature, outcome: Outcome, battery: Battery) -> str:
             )
         return f"{' and '.join(key)}: gradient wrong in programs with {_shapes(shapes)}"
     quantity = "a value" if key[0] == "value" else "a gradient"
-    text = f"{quantity} wrong with {key[1].replace('+', ', ')}"
+    ops = key[1].replace("+", ", ") or "no op (a leaf on its own)"
+    text = f"{quantity} wrong with {ops}"
     if key[2] != "plain":
         text += f", in programs with {_shapes(key[2].split('+'))}"
-    if kind == "semantics":
+    if kind == "semantics" and "repeated-backward" in key[2].split("+"):
+        text += " (a convention: torch's retain_graph=True)"
+    elif kind == "semantics":
         text += " (only where torch gives inf or nan)"
     return text

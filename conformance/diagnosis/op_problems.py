@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from conformance.backends.base import BackendBase, BackendError, Evaluation
 from conformance.checks.base import CheckContext, run_guarded
@@ -76,15 +76,14 @@ GRADIENTS = ("grad a", "grad b")
 
 
 def _main_quantity(result: VariantResult, status: str) -> tuple[str, str] | None:
-    """(class, quantity) of a variant's main failure of this status: operand > value > grad."""
-    for cls, quantities in (("operand", ("a", "b")), ("value", ("value",))):
-        for q in quantities:
-            if result.status(q) == status:
-                return cls, q
-    for q in GRADIENTS:
-        if result.status(q) == status:
-            return "gradient", q
-    return None
+    """(class, quantity) of a variant's main failure of this status: one wrong at ordinary
+    operands before one wrong only at a kink or far out; then operand > value > grad."""
+    order = [("operand", "a"), ("operand", "b"), ("value", "value")]
+    order += [("gradient", q) for q in GRADIENTS]
+    found = [(cls, q) for cls, q in order if result.status(q) == status]
+    if status == "WRONG":
+        found.sort(key=lambda pair: not result.wrong_at_ordinary_operands(pair[1]))
+    return found[0] if found else None
 
 
 def op_problems(run: PerOpRun, ctx: CheckContext, replay: Callable[[str], str]) -> list[Problem]:
@@ -384,5 +383,24 @@ def _float32(x: float) -> float:
 
 
 def excluded(run: PerOpRun) -> dict[Variant, str]:
-    """The variants that went wrong alone (errors only), and how: left out of compositions."""
-    return {v: "it failed alone: see the ops check" for v, r in run.results.items() if r.wrong}
+    """The variants that went wrong alone at ordinary operands (errors only), and how: left out
+    of compositions. One wrong only at a kink or far out (``0 ** 0``, ``a / 1e-300``, as in most
+    ports) stays in: left out, its accumulation and its every ordinary use would go unchecked."""
+    return {
+        v: "it failed alone: see the ops check"
+        for v, r in run.results.items()
+        if r.wrong and not r.wrong_only_far_out
+    }
+
+
+def told_apart(run: PerOpRun, problems: Iterable[Problem]) -> dict[Variant, Signature]:
+    """The variants wrong alone only at a kink or far out, each with the signature of the
+    problem that says so: where a composition fails because of one, trying it alone at the
+    operands it met there tells (conformance.runner)."""
+    signatures: dict[Variant, Signature] = {}
+    for problem in problems:
+        for variant, result in run.results.items():
+            name = f"{variant[0]}:{variant[1]}"
+            if result.wrong_only_far_out and name in problem.ops and variant not in signatures:
+                signatures[variant] = problem.signature
+    return signatures

@@ -23,7 +23,7 @@ as colon-separated strings, which is also how an xfail file names a problem:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,18 +139,30 @@ class Problems:
     def __len__(self) -> int:
         return len(self.items)
 
-    def get(self, signature: Signature) -> Problem | None:
-        """The problem with this signature, if one was found."""
-        return self._by_signature.get(signature)
+    def get(self, signature: Signature, ops: Iterable[str] | None = None) -> Problem | None:
+        """The problem with this signature, if one was found. With ``ops`` (the variants of the
+        failure, ``pow:vc``), one known by it only as an alias must share one of them: every
+        op's closure is ``_backward`` in micrograd, so ``raises:ZeroDivisionError:_backward``
+        from pow is not div's, whose own raise it is too."""
+        known = self._by_signature.get(signature)
+        if known is None or ops is None or known.signature == signature or not known.ops:
+            return known
+        return known if set(ops) & set(known.ops) else None
 
     def add(self, problem: Problem) -> Problem:
         """Record ``problem``, or merge it into the one already found with its signature."""
-        known = next(
-            filter(None, map(self._by_signature.get, (problem.signature, *problem.aliases))), None
-        )
+        known = self.get(problem.signature, problem.ops or None)
+        for alias in problem.aliases if known is None and problem.ops else ():
+            # Found first under what this one also shows as (an op's raise in a program), if
+            # about the same ops.
+            seen = self._by_signature.get(alias)
+            if seen is not None and set(seen.ops) & set(problem.ops):
+                known = seen
+                break
         if known is None:
             self.items.append(problem)
-            for signature in (problem.signature, *problem.aliases):
+            self._by_signature[problem.signature] = problem
+            for signature in problem.aliases:
                 self._by_signature.setdefault(signature, problem)
             return problem
         for check in problem.checks:

@@ -154,14 +154,36 @@ def describe_1d(
     """Phrases for the failing regions along one coordinate, one per kind of failure:
     ``raises OverflowError for x >= 355``, ``0 for |x| <= 1e-16``."""
     checked = [(x, f, t) for x, f, t in findings if f.status != "unchecked"]
-    categories = list(
-        dict.fromkeys(t.category for _, f, t in checked if f.failing and t is not None)
-    )
     phrases: list[str] = []
-    for category in categories:
+    for category in _ranked([((x,), f, t) for x, f, t in checked]):
         inside = [(x, t is not None and t.category == category, t) for x, _, t in checked]
         phrases += _describe_category(inside, name, category, refine)
     return phrases
+
+
+ORDINARY = 20.0
+"""Numbers within 2**-20 .. 2**20 of magnitude (``extremeness``), zero aside, are ordinary."""
+
+
+def ordinary(point: Sequence[float]) -> bool:
+    """Whether every operand of ``point`` is an ordinary number: nonzero (0 is a kink of many
+    ops), neither tiny nor huge."""
+    return all(x != 0.0 and extremeness(x) <= ORDINARY for x in point)
+
+
+def _ranked(
+    checked: Sequence[tuple[Sequence[float], Finding, Tag | None]],
+) -> list[str]:
+    """The failing categories, the one to lead with first: errors at ordinary operands (the bug
+    users meet), then errors anywhere, then semantics differences; more points first."""
+    rank: dict[str, tuple[int, int]] = {}
+    for point, finding, tag in checked:
+        if not finding.failing or tag is None:
+            continue
+        level = 2 if finding.status != "wrong" else 0 if ordinary(point) else 1
+        best, count = rank.get(tag.category, (2, 0))
+        rank[tag.category] = (min(best, level), count - 1)
+    return sorted(rank, key=lambda category: rank[category])
 
 
 def _describe_category(
@@ -225,11 +247,8 @@ def describe_2d(
     """Phrases for the failing points of a binary op, one per kind of failure: along the one
     operand that alone decides it where there is one, ``where a == b``, or a count."""
     checked = [(p, f, t) for p, f, t in findings if f.status != "unchecked"]
-    categories = list(
-        dict.fromkeys(t.category for _, f, t in checked if f.failing and t is not None)
-    )
     phrases: list[str] = []
-    for category in categories:
+    for category in _ranked(checked):
         inside = [(p, t is not None and t.category == category, t) for p, _, t in checked]
         phrases += _describe_plane(inside, names, category)
     return phrases

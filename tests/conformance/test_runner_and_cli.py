@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,8 @@ def test_a_recursive_backward_fails_the_deep_check_with_a_compact_reproducer(tmp
     )
     failure = report.checks[0].failures[0]
     assert "RecursionError" in failure.summary
+    [problem] = report.problems.items
+    assert re.fullmatch(r"on a chain of [\d,]+ ops", problem.details[0]), problem.details
     assert len(failure.reproducer) < 20_000  # a loop over repeated blocks, not 100,000 lines
     script = tmp_path / "repro.py"
     script.write_text(failure.reproducer)

@@ -213,3 +213,11 @@ def test_an_op_returning_none_in_a_worker_process_is_named_as_it_is_in_process()
     assert "returns None, not a Value for every" in problem.summary
     random = conformance.check(target, profile="quick", seed=1, checks=["random"], isolate=True)
     assert [str(p.signature) for p in random.problems.items] == ["protocol:pow"]
+
+
+def test_an_engine_without_backward_is_told_what_the_harness_calls_and_about_adapters() -> None:
+    report = conformance.check(f"{ENGINES / 'limited.py'}:BackwardsSpelledOut", profile="quick")
+    [problem] = report.problems.items
+    assert str(problem.signature) == "leaf:backward"
+    assert problem.summary.startswith("`Value(0.75).backward()` fails: AttributeError")
+    assert "for another API, TARGET can name an adapter: docs/CONFORMANCE.md" in problem.summary

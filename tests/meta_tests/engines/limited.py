@@ -97,3 +97,21 @@ class BrokenRelu(Value):
     def _relu(self) -> Value:
         """A private helper that happens to share the name."""
         return Value.relu(self)
+
+
+class BackwardsSpelledOut:
+    """Its backward pass is ``backwards()``, a name no alias maps: another API, for an adapter."""
+
+    def __init__(self, data: float) -> None:
+        self.inner = Value(data)
+
+    @property
+    def data(self) -> float:
+        return self.inner.data
+
+    @property
+    def grad(self) -> float:
+        return self.inner.grad
+
+    def backwards(self) -> None:
+        self.inner.backward()
