@@ -547,7 +547,7 @@ def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Prob
         signature = ctx.told_apart.get((node.op, program.form(k)))
         if signature is None or problems.get(signature) is None:
             continue
-        alone = op_alone(program, k, expected.values)
+        alone = op_alone(program, k, expected.values, same_value=True)
         if alone is None:
             continue
         if tried >= MAX_ALONE:  # a 100,000-node chain of them: its first ones will do

@@ -476,11 +476,21 @@ def _alone_example(name: str, battery: Battery) -> str:
     return f"{name} alone"
 
 
-def op_alone(program: Program, index: int, values: dict[int, float]) -> Program | None:
+def op_alone(
+    program: Program, index: int, values: dict[int, float], *, same_value: bool = False
+) -> Program | None:
     """Node ``index`` of ``program`` on its own, at the operands it met there: an input where it
     met a Value, a constant where it met a number. None where an operand is unknown or not
-    finite, or where two operands are equal (that would test the engine's nodes, not the op)."""
+    finite, or where two Value operands are equal (that would test the engine's nodes, not the
+    op; a Value and a number may be equal). With ``same_value``, a node with the same Value on
+    both sides is tried so (``v / v``), as what it met, not as its op's rule on its own."""
     node = program.nodes[index]
+    if same_value and len(node.args) == 2 and node.args[0] == node.args[1]:
+        source = program.nodes[node.args[0]]
+        x = source.value if source.op == "input" else values.get(node.args[0])
+        if x is None or not math.isfinite(x):
+            return None
+        return Program((Node("input", value=float(x)), Node(node.op, (0, 0))), 1)
     leaves: list[Node] = []
     for j in node.args:
         source = program.nodes[j]
@@ -488,7 +498,7 @@ def op_alone(program: Program, index: int, values: dict[int, float]) -> Program 
         if x is None or not math.isfinite(x):
             return None
         leaves.append(Node("const" if source.op == "const" else "input", value=float(x)))
-    if len(leaves) == 2 and leaves[0].value == leaves[1].value:
+    if len(leaves) == 2 and leaves[0] == leaves[1]:  # two equal Values, not `0 ** 0.0`
         return None
     return Program((*leaves, Node(node.op, tuple(range(len(leaves))))), len(leaves))
 

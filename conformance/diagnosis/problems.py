@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.ops import OPS
 from conformance.program import Program
 
 __all__ = ["SEVERITIES", "Problem", "Problems", "Signature", "small_program"]
@@ -126,6 +127,12 @@ def small_program(program: Program | None) -> dict[str, Any] | None:
     return program.to_dict()
 
 
+def _families(variants: Iterable[str]) -> set[str]:
+    """The ops whose methods ``variants`` run (``div:cv`` and ``idiv:vv`` both run ``div``'s)."""
+    names = {v.split(":", 1)[0] for v in variants}
+    return {n[1:] if n in OPS and OPS[n].inplace else n for n in names}
+
+
 class Problems:
     """The run's problems, in the order they were found; one per signature."""
 
@@ -141,13 +148,13 @@ class Problems:
 
     def get(self, signature: Signature, ops: Iterable[str] | None = None) -> Problem | None:
         """The problem with this signature, if one was found. With ``ops`` (the variants of the
-        failure, ``pow:vc``), one known by it only as an alias must share one of them: every
-        op's closure is ``_backward`` in micrograd, so ``raises:ZeroDivisionError:_backward``
+        failure, ``pow:vc``), one known by it only as an alias must be about one of their ops:
+        every op's closure is ``_backward`` in micrograd, so ``raises:ZeroDivisionError:_backward``
         from pow is not div's, whose own raise it is too."""
         known = self._by_signature.get(signature)
         if known is None or ops is None or known.signature == signature or not known.ops:
             return known
-        return known if set(ops) & set(known.ops) else None
+        return known if _families(ops) & _families(known.ops) else None
 
     def add(self, problem: Problem) -> Problem:
         """Record ``problem``, or merge it into the one already found with its signature."""
@@ -156,7 +163,7 @@ class Problems:
             # Found first under what this one also shows as (an op's raise in a program), if
             # about the same ops.
             seen = self._by_signature.get(alias)
-            if seen is not None and set(seen.ops) & set(problem.ops):
+            if seen is not None and _families(seen.ops) & _families(problem.ops):
                 known = seen
                 break
         if known is None:

@@ -49,6 +49,17 @@ def test_an_op_alone_is_not_made_where_it_would_test_node_identity_or_lacks_a_nu
     assert op_alone(_program(), 4, {0: 2.0}) is None
 
 
+def test_an_op_with_the_same_value_on_both_sides_is_tried_so_when_asked() -> None:
+    alone = op_alone(_program(), 5, VALUES, same_value=True)  # r * r at r = 4
+    assert alone == Program((Node("input", value=4.0), Node("mul", (0, 0))), 1)
+
+
+def test_an_op_alone_may_meet_a_number_equal_to_its_value_operand() -> None:
+    zero = Program((Node("input", value=0.0), Node("const", value=0.0), Node("pow", (0, 1))), 2)
+    alone = op_alone(zero, 2, {0: 0.0, 2: 1.0})
+    assert alone is not None and in_words(alone) == "Value(0.0) ** 0.0"  # 0 ** 0, a kink
+
+
 def test_augmented_assignments_read_as_python() -> None:
     nodes = (Node("input", value=1.5), Node("const", value=2.0), Node("idiv", (0, 1)))
     assert in_words(Program(nodes, 2)) == "t = Value(1.5); t /= 2.0"
@@ -99,8 +110,12 @@ def _localized(monkeypatch, program: Program, values: dict[int, float], failing:
 def test_a_failing_programs_first_op_that_fails_alone_is_learned(monkeypatch) -> None:
     program, values = _chain(3)
     battery, tried = _localized(monkeypatch, program, values, "Value(3.0) + 1.0")
-    # (x + 1.0 at x = 1.0 is not tried: equal operands would test node identity.)
-    assert [in_words(p) for p in tried] == ["Value(2.0) + 1.0", "Value(3.0) + 1.0"]
+    # (x + 1.0 at x = 1.0 is tried too: a Value equal to a number tests no node identity.)
+    assert [in_words(p) for p in tried] == [
+        "Value(1.0) + 1.0",
+        "Value(2.0) + 1.0",
+        "Value(3.0) + 1.0",
+    ]
     assert (
         battery.fails_alone() == {"add"} and in_words(battery.alone_at["add"]) == "Value(3.0) + 1.0"
     )
