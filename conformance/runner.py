@@ -13,6 +13,7 @@ it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import random
 import shlex
@@ -58,9 +59,10 @@ from conformance.diagnosis.op_problems import (
 from conformance.diagnosis.problems import Problem, Problems, Signature
 from conformance.failure_store import FailureStore
 from conformance.ops import Variant
+from conformance.oracles.table import TableOracle
 from conformance.probe import Probe, probe
 from conformance.profiles import BUDGETS, PROFILES
-from conformance.program import Program, ProgramError
+from conformance.program import Node, Program, ProgramError
 from conformance.report import CheckResult, Failure, Report
 from conformance.reproducers.program import render
 from conformance.strategies import ProgramBatch
@@ -541,20 +543,42 @@ def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Prob
     program, expected = outcome.program, outcome.expected
     if not ctx.told_apart or program is None or expected is None:
         return None
+    if outcome.verdict.error_kind == "timeout":
+        return None  # a hang is judged as a hang: no op alone is waited for again
     evaluate = _evaluator(RANDOM, ctx)
+    merges_equal = ctx.battery is None or ctx.battery.merges_equal
+    scale = "mul" if ("mul", "vc") in ctx.supported else None
+    adjoint: list[float] | None = None
     tried = 0
     for k, node in enumerate(program.nodes):
         signature = ctx.told_apart.get((node.op, program.form(k)))
         if signature is None or problems.get(signature) is None:
             continue
-        alone = op_alone(program, k, expected.values, same_value=True)
+        alone = op_alone(program, k, expected.values, same_value=not merges_equal)
         if alone is None:
             continue
-        if tried >= MAX_ALONE:  # a 100,000-node chain of them: its first ones will do
-            return None
-        tried += 1
-        if evaluate(alone).failed:
-            return problems.get(signature)
+        if adjoint is None:
+            adjoint = TableOracle().evaluate(program)[1]
+        # As it met the node: its operands, then the gradient that reached it (a huge one
+        # overflows a rule that a gradient of 1 does not).
+        upstream = adjoint[k] if k < len(adjoint) else 1.0
+        tries = [alone]
+        if scale is not None and math.isfinite(upstream) and upstream not in (0.0, 1.0):
+            n = len(alone.nodes)
+            tries.append(
+                Program(
+                    (*alone.nodes, Node("const", value=upstream), Node(scale, (n - 1, n))), n + 1
+                )
+            )
+        for candidate in tries:
+            if tried >= MAX_ALONE:  # a 100,000-node chain of them: its first ones will do
+                return None
+            tried += 1
+            verdict = evaluate(candidate).verdict
+            if verdict.error_kind == "timeout":
+                return None  # one wait of the timeout is enough
+            if verdict.failed:
+                return problems.get(signature)
     return None
 
 
@@ -724,8 +748,11 @@ def _run_deep(
         result.note = "; ".join(x for x in (result.note, run.stopped) if x)
     if run.failure is not None:
         program, outcome = run.failure
+        # Within the check's own share of the budget: a chain that hangs waits out a timeout
+        # per prefix tried, and the checks after this one would be left with nothing.
+        left = max(0.0, started + budget - time.perf_counter())
         shrink_ctx = dataclasses.replace(
-            ctx, shrink_seconds=_shrink_budget(ctx, outcome, ctx.shrink_seconds)
+            ctx, shrink_seconds=min(left, _shrink_budget(ctx, outcome, ctx.shrink_seconds))
         )
         example, outcome = check.shrink(shrink_ctx, program, outcome)
         problem = _record(check, ctx, seed_value, example, outcome, report.problems, result)
@@ -931,7 +958,14 @@ def _run_checks(
             )
         elif isinstance(check, DeepCheck):
             isolated, why = _deep_backend(backend, workers, timeout)
-            deep_ctx = dataclasses.replace(narrowed, backend=isolated) if isolated else narrowed
+            # A chain's failure is shrunk by prefix, never told apart: no variant known to fail
+            # alone goes into one, or its failure far out would be taken for the chain's.
+            deep_ctx = dataclasses.replace(
+                narrowed,
+                supported=[v for v in narrowed.supported if v not in narrowed.told_apart],
+                told_apart={},
+            )
+            deep_ctx = dataclasses.replace(deep_ctx, backend=isolated) if isolated else deep_ctx
             result = _run_deep(check, deep_ctx, budget, report, seed_value)
             if why:
                 result.note = "; ".join(x for x in (result.note, why) if x)

@@ -482,8 +482,9 @@ def op_alone(
     """Node ``index`` of ``program`` on its own, at the operands it met there: an input where it
     met a Value, a constant where it met a number. None where an operand is unknown or not
     finite, or where two Value operands are equal (that would test the engine's nodes, not the
-    op; a Value and a number may be equal). With ``same_value``, a node with the same Value on
-    both sides is tried so (``v / v``), as what it met, not as its op's rule on its own."""
+    op; a Value and a number may be equal). With ``same_value``, for an engine known to keep
+    equal numbers apart, two equal Values are allowed, and a node with the same Value on both
+    sides is tried so (``v / v``): what it met, not its op's rule on its own."""
     node = program.nodes[index]
     if same_value and len(node.args) == 2 and node.args[0] == node.args[1]:
         source = program.nodes[node.args[0]]
@@ -498,7 +499,7 @@ def op_alone(
         if x is None or not math.isfinite(x):
             return None
         leaves.append(Node("const" if source.op == "const" else "input", value=float(x)))
-    if len(leaves) == 2 and leaves[0] == leaves[1]:  # two equal Values, not `0 ** 0.0`
+    if len(leaves) == 2 and leaves[0] == leaves[1] and not same_value:  # not `0 ** 0.0`
         return None
     return Program((*leaves, Node(node.op, tuple(range(len(leaves))))), len(leaves))
 

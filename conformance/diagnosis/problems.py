@@ -163,7 +163,8 @@ class Problems:
             # Found first under what this one also shows as (an op's raise in a program), if
             # about the same ops.
             seen = self._by_signature.get(alias)
-            if seen is not None and _families(seen.ops) & _families(problem.ops):
+            same_kind = seen is not None and seen.severity == problem.severity
+            if seen is not None and same_kind and _families(seen.ops) & _families(problem.ops):
                 known = seen
                 break
         if known is None:
