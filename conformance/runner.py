@@ -41,6 +41,7 @@ from conformance.diagnosis.graph import (
     error_signature,
     family,
     op_alone,
+    product_op,
     run_battery,
     signature_of,
 )
@@ -547,7 +548,7 @@ def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Prob
         return None  # a hang is judged as a hang: no op alone is waited for again
     evaluate = _evaluator(RANDOM, ctx)
     merges_equal = ctx.battery is None or ctx.battery.merges_equal
-    scale = "mul" if ("mul", "vc") in ctx.supported else None
+    scale = product_op(ctx.supported, "vc")
     adjoint: list[float] | None = None
     tried = 0
     for k, node in enumerate(program.nodes):

@@ -139,6 +139,11 @@ def _scale(usable: set[Variant], form: str) -> str | None:
     return _pick(usable, form, lambda op: op.bilinear)
 
 
+def product_op(usable: Iterable[Variant], form: str) -> str | None:
+    """The product op with ``form`` among ``usable`` (``mul``), by the table's facts."""
+    return _scale(set(usable), form)
+
+
 def _shift(usable: set[Variant], form: str) -> str | None:
     """The sum: a binary op linear in its operands that takes numbers on either side."""
     return _pick(usable, form, lambda op: op.linear and op.arity == 2 and op.either_side)
