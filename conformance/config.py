@@ -15,7 +15,7 @@ An xfail entry names a problem by its signature (as the report prints it), by an
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "parse_xfail",
     "project_settings",
     "read_xfail_file",
+    "spelling",
 ]
 
 SIGNATURE_KINDS = ("op", "api", "leaf", "raises", "hang", "crash", "protocol", "graph",
@@ -74,19 +75,40 @@ def parse_skip(entries: Iterable[str]) -> list[Variant]:
     return variants
 
 
+API_NAMES = ("backward", "data", "grad")
+"""micrograd's own API besides the op table, which an engine may spell its own way too
+(``--alias backward=backwards``, ``--alias data=value``, ``--alias grad=grad()``)."""
+
+
 def parse_aliases(entries: Iterable[str]) -> dict[str, str]:
-    """``log=ln`` -> {"log": "ln"}: the engine's own method name for one of the table's."""
+    """``log=ln`` -> {"log": "ln"}: the engine's own name for a method of the op table or for
+    ``backward``, ``data`` or ``grad``; ``data`` and ``grad`` may name a method (``grad()``)."""
     aliases: dict[str, str] = {}
     methods = sorted(op.method for op in OPS.values() if op.method)
     for entry in entries:
         ours, sep, theirs = entry.strip().partition("=")
-        if not sep or not theirs.isidentifier():
-            raise ConfigError(f"--alias {entry!r}: expected METHOD=NAME, such as log=ln")
-        if ours not in methods:
-            raise ConfigError(f"--alias {entry!r}: {ours!r} is not a method of the op table; "
-                              f"methods: {', '.join(methods)}")  # fmt: skip
-        aliases[ours] = theirs
+        called = theirs.endswith("()")
+        bare = theirs[:-2] if called else theirs
+        if not sep or not bare.isidentifier():
+            raise ConfigError(
+                f"--alias {entry!r}: expected METHOD=NAME, such as log=ln, backward=backwards "
+                "or data=value (data=NAME() for a method)"
+            )
+        if ours not in methods and ours not in API_NAMES:
+            raise ConfigError(
+                f"--alias {entry!r}: {ours!r} is neither a method of the op table nor one of "
+                f"{', '.join(API_NAMES)}; methods: {', '.join(methods)}"
+            )
+        # Methods of the table and backward are called anyway: log=ln() means log=ln.
+        aliases[ours] = theirs if ours in ("data", "grad") else bare
     return aliases
+
+
+def spelling(name: str, aliases: Mapping[str, str] | None = None) -> str:
+    """How code on a Value reads ``backward``, ``data`` or ``grad`` in the engine's own words:
+    ``.backward()``, ``.value``, ``.grad()`` (``aliases`` as ``parse_aliases`` gives them)."""
+    own = (aliases or {}).get(name, name)
+    return f".{own}()" if name == "backward" else f".{own}"
 
 
 def parse_xfail(entries: Iterable[str], where: str = "xfail") -> list[str]:

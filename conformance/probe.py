@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from conformance.backends.base import BackendBase, BackendError
 from conformance.checks.base import run_guarded
+from conformance.config import API_NAMES
 from conformance.ops import OPS, Variant, all_variants
 from conformance.program import Node, Program
 
@@ -113,18 +114,20 @@ _STEPS = {
 
 def _fatal(backend: BackendBase, error: BackendError) -> str:
     """What failed of ``Value(x).backward()`` and reading it back, and, where the class has
-    another API, what to do about it."""
-    step = _STEPS.get(error.phase, "a single input Value with backward() fails")
-    hint = ""
-    if error.exception_type == "AttributeError" and error.phase in ("backward", "read"):
-        names = ("backward",) if error.phase == "backward" else ("data", "grad")
-        own = [n for n in map(backend.own_name, names) if n]
-        has = f"it has {', '.join(own)}; " if own else ""
-        hint = (
-            f" ({has}the harness drives micrograd's API, Value(x), backward(), .data and .grad; "
-            "for another API, TARGET can name an adapter: docs/CONFORMANCE.md, 'Adapters')"
-        )
-    return f"{step}: {error}{hint}"
+    another API, what to do about it: the ``--alias`` to try, or an adapter."""
+    if error.not_a_number:  # .data or .grad gave no number (a method, say)
+        step = _STEPS["read"]
+    else:
+        step = _STEPS.get(error.phase, "a single input Value with backward() fails")
+        if error.exception_type != "AttributeError" or error.phase not in ("backward", "read"):
+            return f"{step}: {error}"
+    # Every name the class spells its own way at once, not one per rerun.
+    fixes = [f"--alias {n}={own}" for n in API_NAMES if (own := backend.own_name(n))]
+    fix = f"try {' '.join(fixes)}, or" if fixes else "for another API,"
+    return (
+        f"{step}: {error} (the harness drives micrograd's API, Value(x), backward(), .data and "
+        f".grad; {fix} TARGET can name an adapter: docs/CONFORMANCE.md, 'Adapters')"
+    )
 
 
 def _first_line(error: BackendError) -> str:

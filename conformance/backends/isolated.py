@@ -51,7 +51,7 @@ class IsolatedBackend(SubprocessBackend):
         the user asked for it (``--isolate``), so replay commands say so too."""
         if not can_isolate(inner) or inner.target is None:
             raise ValueError(f"{inner.name} has no TARGET a worker process could load")
-        aliases = getattr(inner, "aliases", {}) or {}
+        aliases: dict[str, str] = dict(getattr(inner, "aliases", {}) or {})
         argv = [sys.executable, "-m", "conformance.drivers.micrograd", inner.target]
         argv += [f"--alias={method}={name}" for method, name in sorted(aliases.items())]
         env = dict(os.environ)
@@ -60,6 +60,8 @@ class IsolatedBackend(SubprocessBackend):
         super().__init__(argv, timeout=timeout, cwd=cwd, env=env)
         self.numbers_on_either_side = inner.numbers_on_either_side
         self.inner = inner
+        self.aliases = aliases
+        """The engine's own names (``--alias``), which the worker uses and reproducers print."""
         self.asked = asked
         self.name = inner.name
         self.target = inner.target

@@ -6,11 +6,13 @@ import importlib.machinery
 import inspect
 import sys
 from collections.abc import Callable, Mapping
+from operator import attrgetter, methodcaller
 from typing import Any
 
 from conformance.backends.adapter import classify, read_numbers
 from conformance.backends.base import BackendBase, Evaluation, build
 from conformance.backends.guard import EngineGuard, passes_through
+from conformance.config import API_NAMES, spelling
 from conformance.ops import OPS
 from conformance.program import Program
 from conformance.reproducers.recipes import Recipe, ValueClassRecipe
@@ -42,6 +44,10 @@ class PythonValueBackend(BackendBase):
             name: _method(self.aliases[op.method]) if op.method in self.aliases else op.call
             for name, op in OPS.items()
         }
+        self._spelled = {name: spelling(name, self.aliases) for name in API_NAMES}
+        self._backward = self.aliases.get("backward", "backward")
+        self._data = _reader(self._spelled["data"])
+        self._grad = _reader(self._spelled["grad"])
         self.compiled = extension_file(value_class, target)
         """The compiled extension module that defines the class ("" for a Python class): a crash
         there takes the interpreter down, so runs isolate such an engine by default."""
@@ -56,11 +62,13 @@ class PythonValueBackend(BackendBase):
                 built: list[Any] = build(program, self.value_class, self._calls)
                 out = built[program.output]
                 phase = "backward"
+                backward = getattr(out, self._backward)
                 for _ in range(program.backward_passes):
-                    out.backward()
+                    backward()
                 phase = "read"
-                values = {i: built[i].data for i in program.value_nodes}
-                grads = {i: built[i].grad for i in program.inputs}
+                data, grad = self._data, self._grad
+                values = {i: data(built[i]) for i in program.value_nodes}
+                grads = {i: grad(built[i]) for i in program.inputs}
                 # The graph is released here, inside the run (and its time limit): a teardown
                 # that hangs or fails belongs to this program, not to the next one.
                 phase = "release"
@@ -68,8 +76,12 @@ class PythonValueBackend(BackendBase):
                 # float() of what the engine returned runs its code too (a __float__).
                 phase = "read"
                 return Evaluation(
-                    read_numbers(values, "value of node {} (.data)", "forward"),
-                    read_numbers(grads, "gradient of input {} (.grad)", "backward"),
+                    read_numbers(
+                        values, f"value of node {{}} ({self._spelled['data']})", "forward"
+                    ),
+                    read_numbers(
+                        grads, f"gradient of input {{}} ({self._spelled['grad']})", "backward"
+                    ),
                 )
         except BaseException as exc:
             if passes_through(exc):
@@ -78,13 +90,47 @@ class PythonValueBackend(BackendBase):
 
     def own_name(self, method: str) -> str | None:
         """A callable attribute of the class spelling ``method`` with other case or underscores
-        (``ReLU``, ``Relu``, ``_relu``, ``__abs__``), when the class has no ``method`` itself."""
+        (``ReLU``, ``Relu``, ``_relu``, ``__abs__``), when the class has no ``method`` itself.
+
+        For ``backward``, ``data`` and ``grad`` (``API_NAMES``), which a Value may hold as
+        instance attributes, a Value is made and asked: ``backwards``, ``value``, or ``grad()``
+        where its ``grad`` (or the name given with ``--alias``) is a method."""
+        if method in API_NAMES:
+            return self._own_api_name(method)
         if callable(getattr(self.value_class, method, None)):
             return None  # it has the method: whatever made the op fail, a name is not it
         names = [n for n in dir(self.value_class) if _loose(n) == _loose(method)]
         names = [n for n in names if callable(getattr(self.value_class, n, None))]
         # A public spelling before a private one, then a fixed order.
         return min(names, key=lambda n: (n.startswith("_"), n), default=None)
+
+    def _own_api_name(self, name: str) -> str | None:
+        attributes: dict[str, Any] = {}
+        try:
+            with self.guard():
+                v = self.value_class(0.75)
+                for n in dir(v):
+                    try:
+                        attributes[n] = getattr(v, n)
+                    except Exception:
+                        continue  # a property that fails is no name to suggest
+        except Exception:
+            return None  # Value(x) itself fails: the probe says so, with no name to suggest
+        read = name != "backward"  # data and grad are read; backward is called
+        given = self.aliases.get(name)
+        if given is not None:  # --alias grad=gradient, where gradient is a method to call
+            called = read and not given.endswith("()") and callable(attributes.get(given))
+            return f"{given}()" if called else None
+        if name in attributes:
+            # A data or grad that is a method is read by calling it; otherwise it is no name.
+            return f"{name}()" if read and callable(attributes[name]) else None
+        # The likeliest word first (value before item), a public spelling before a private one.
+        rank = {_loose(w): i for i, w in enumerate((name, *_SYNONYMS[name]))}
+        names = [n for n, x in attributes.items() if _loose(n) in rank and (read or callable(x))]
+        if not names:
+            return None
+        own = min(names, key=lambda n: (rank[_loose(n)], n.startswith("_"), n))
+        return f"{own}()" if read and callable(attributes[own]) else own
 
     def replay_args(self) -> list[str]:
         """The TARGET, with the engine's own method names (``--alias``)."""
@@ -101,9 +147,23 @@ class PythonValueBackend(BackendBase):
         return ValueClassRecipe(self.target or self.name, self.aliases)
 
 
+_SYNONYMS = {
+    "backward": ("backwards", "backprop", "backpropagate", "backpropagation"),
+    "data": ("value", "val", "item", "scalar", "number", "x"),
+    "grad": ("gradient", "grads", "derivative", "partial", "adjoint"),
+}
+"""Other words ports use for micrograd's ``backward``, ``data`` and ``grad``."""
+
+
 def _loose(name: str) -> str:
     """A method name without case or underscores: how ``own_name`` matches spellings."""
     return name.replace("_", "").lower()
+
+
+def _reader(spelled: str) -> Callable[[Any], Any]:
+    """Read ``.data`` (``.value``, ``.item()``...) of a Value, as ``spelling`` writes it."""
+    name = spelled.lstrip(".")
+    return methodcaller(name[:-2]) if name.endswith("()") else attrgetter(name)
 
 
 def _method(name: str) -> Callable[[Any], Any]:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from conformance.backends.base import BackendBase, Evaluation
+from conformance.config import API_NAMES, spelling
 from conformance.diagnosis.graph import exception_name
 from conformance.program import Program
 from conformance.protocol import reproducer_line
@@ -55,13 +56,14 @@ def evidence(
             *lines[: SHORT_PROGRAM_LINES - 1],
             f"... ({skipped} more lines: the reproducer, -v or --repro-dir, has them)",
         ]
-    lines.append(f"{out}.backward()" + ("  # twice" if program.backward_passes > 1 else ""))
+    backward, data, grad = (spelling(name, aliases) for name in API_NAMES)
+    lines.append(out + backward + ("  # twice" if program.backward_passes > 1 else ""))
     if error is not None:
         first = _clip(error.splitlines()[0], 150)
         # "raises" only for an exception; a hang, a death or a non-Value answer says itself.
         lines.append(f"# raises {first}" if exception_name(first) else f"# {first}")
     for m in mismatches[:3]:
-        what = f"v{m.node}.data" if m.kind == "value" else f"v{m.node}.grad"
+        what = f"v{m.node}{data if m.kind == 'value' else grad}"
         got = "nothing" if m.got is None else _number(m.got)
         lines.append(f"# {what}: torch {_number(m.expected)}, got {got}")
     if len(mismatches) > 3:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from conformance.config import API_NAMES, spelling
 from conformance.ops import OPS
 from conformance.program import Program, format_float
 from conformance.targets import is_path, locate_file, split_target
@@ -234,27 +235,22 @@ class ValueClassRecipe(_PythonRecipe):
 
     def backward(self, passes: int) -> list[str]:
         """``out.backward()``, as often as the program says."""
-        return (
-            ["out.backward()"] * passes
-            if passes <= 3
-            else [
-                f"for _ in range({passes}):",
-                "    out.backward()",
-            ]
-        )
+        call = "out" + spelling("backward", self.aliases)
+        return [call] * passes if passes <= 3 else [f"for _ in range({passes}):", f"    {call}"]
 
     def value(self, program: Program, i: int) -> str:
         """``v3.data``."""
-        return f"{self._node(program, i)}.data"
+        return self._node(program, i) + spelling("data", self.aliases)
 
     def grad(self, program: Program, i: int) -> str:
         """``v0.grad``."""
-        return f"{self._node(program, i)}.grad"
+        return self._node(program, i) + spelling("grad", self.aliases)
 
     def loss_function(self, program: Program, n_params: int) -> list[str]:
         """Straight-line code on TARGET Values with the parameters from P."""
         body = program.to_python("TARGET", inputs="P[{i}]", aliases=self.aliases)
-        return _function(body, program, n_params, "out.backward()", "{}.data", "{}.grad")
+        backward, data, grad = (spelling(name, self.aliases) for name in API_NAMES)
+        return _function(body, program, n_params, f"out{backward}", "{}" + data, "{}" + grad)
 
 
 class AdapterRecipe(_PythonRecipe):

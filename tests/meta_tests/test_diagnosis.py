@@ -215,9 +215,52 @@ def test_an_op_returning_none_in_a_worker_process_is_named_as_it_is_in_process()
     assert [str(p.signature) for p in random.problems.items] == ["protocol:pow"]
 
 
-def test_an_engine_without_backward_is_told_what_the_harness_calls_and_about_adapters() -> None:
-    report = conformance.check(f"{ENGINES / 'limited.py'}:BackwardsSpelledOut", profile="quick")
+def test_an_engine_with_backward_spelled_otherwise_is_told_the_alias_and_about_adapters() -> None:
+    target = f"{ENGINES / 'limited.py'}:BackwardsSpelledOut"
+    report = conformance.check(target, profile="quick")
     [problem] = report.problems.items
     assert str(problem.signature) == "leaf:backward"
     assert problem.summary.startswith("`Value(0.75).backward()` fails: AttributeError")
-    assert "for another API, TARGET can name an adapter: docs/CONFORMANCE.md" in problem.summary
+    assert "try --alias backward=backwards, or TARGET can name an adapter" in problem.summary
+    aliased = conformance.check(
+        target, profile="quick", checks=["ops"], aliases=["backward=backwards"]
+    )
+    assert aliased.ok, aliased.problem_text()  # its one leaf now passes backward()
+
+
+def test_a_port_with_its_own_words_for_backward_data_and_grad_learns_all_three_at_once() -> None:
+    target = f"{ENGINES / 'limited.py'}:OwnApi"
+    [problem] = conformance.check(target, profile="quick").problems.items
+    assert (
+        "try --alias backward=backprop --alias data=value --alias grad=gradient(), or"
+        in problem.summary
+    )
+    aliases = ["backward=backprop", "data=value", "grad=gradient()"]
+    report = conformance.check(target, profile="quick", seed=1, aliases=aliases)
+    assert report.ok, report.problem_text()
+    assert {("add", "vv"), ("mul", "cv"), ("tanh", "v")} <= set(report.supported)
+
+
+def test_a_method_read_as_a_number_gets_the_alias_that_calls_it() -> None:
+    target = f"{ENGINES / 'limited.py'}:OwnApi"
+    aliases = ["backward=backprop", "data=value", "grad=gradient"]
+    report = conformance.check(target, profile="quick", aliases=aliases)
+    [problem] = report.problems.items
+    assert "is not a number: <bound method" in problem.summary
+    assert "try --alias grad=gradient(), or" in problem.summary
+
+
+def test_reproducers_of_a_port_with_its_own_api_use_its_own_words(tmp_path: Path) -> None:
+    target = f"{ENGINES / 'limited.py'}:OwnApiWrongTanh"
+    aliases = ["backward=backprop", "data=value", "grad=gradient()"]
+    report = conformance.check(target, profile="quick", seed=1, checks=["ops"], aliases=aliases)
+    [problem] = report.problems.items
+    assert str(problem.signature).startswith("op:tanh"), report.problem_text()
+    short = "\n".join(problem.short)
+    assert ".backprop()" in short and ".backward()" not in short
+    assert re.search(r"# v\d+\.(value|gradient\(\)): torch", short), short
+    assert "--alias=grad=gradient()" in problem.replay
+    script = problem.reproducer
+    assert "out.backprop()" in script and ".value" in script and ".gradient()" in script
+    failing = _run_script(script, tmp_path, "own_api")
+    assert failing.returncode == 1 and "MISMATCH" in failing.stdout, failing

@@ -7,11 +7,24 @@ from typing import Any
 from .reference import Value
 
 
-class NoTranscendentals:
-    """Only + and * with numbers (like micrograd 0.1.0 without relu): probing must skip the rest."""
+class _Wrapped:
+    """A port's own class around the reference Value, which holds the numbers and the graph."""
 
     def __init__(self, data: float) -> None:
         self.inner = Value(data)
+
+    @classmethod
+    def _around(cls, inner: Value) -> Any:
+        out = cls.__new__(cls)
+        out.inner = inner
+        return out
+
+    def _of(self, other: Any) -> Any:
+        return other.inner if isinstance(other, _Wrapped) else other
+
+
+class _MicrogradNames(_Wrapped):
+    """micrograd's ``.data`` and ``.grad``."""
 
     @property
     def data(self) -> float:
@@ -21,18 +34,15 @@ class NoTranscendentals:
     def grad(self) -> float:
         return self.inner.grad
 
-    def _of(self, other: Any) -> Any:
-        return other.inner if isinstance(other, NoTranscendentals) else other
 
-    def __add__(self, other: Any) -> NoTranscendentals:
-        out = NoTranscendentals.__new__(NoTranscendentals)
-        out.inner = self.inner + self._of(other)
-        return out
+class NoTranscendentals(_MicrogradNames):
+    """Only + and * with numbers (like micrograd 0.1.0 without relu): probing must skip the rest."""
 
-    def __mul__(self, other: Any) -> NoTranscendentals:
-        out = NoTranscendentals.__new__(NoTranscendentals)
-        out.inner = self.inner * self._of(other)
-        return out
+    def __add__(self, other: Any) -> Any:
+        return self._around(self.inner + self._of(other))
+
+    def __mul__(self, other: Any) -> Any:
+        return self._around(self.inner * self._of(other))
 
     def backward(self) -> None:
         self.inner.backward()
@@ -99,19 +109,44 @@ class BrokenRelu(Value):
         return Value.relu(self)
 
 
-class BackwardsSpelledOut:
-    """Its backward pass is ``backwards()``, a name no alias maps: another API, for an adapter."""
-
-    def __init__(self, data: float) -> None:
-        self.inner = Value(data)
-
-    @property
-    def data(self) -> float:
-        return self.inner.data
-
-    @property
-    def grad(self) -> float:
-        return self.inner.grad
+class BackwardsSpelledOut(_MicrogradNames):
+    """Its backward pass is ``backwards()``: the probe names the ``--alias`` that maps it."""
 
     def backwards(self) -> None:
         self.inner.backward()
+
+
+class OwnApi(_Wrapped):
+    """A port with its own words for the whole API: ``backprop()``, ``.value``, ``gradient()``."""
+
+    @property
+    def value(self) -> float:
+        return self.inner.data
+
+    def gradient(self) -> float:
+        return self.inner.grad
+
+    def backprop(self) -> None:
+        self.inner.backward()
+
+    def __add__(self, other: Any) -> Any:
+        return self._around(self.inner + self._of(other))
+
+    def __radd__(self, other: Any) -> Any:
+        return self._around(self._of(other) + self.inner)
+
+    def __mul__(self, other: Any) -> Any:
+        return self._around(self.inner * self._of(other))
+
+    def __rmul__(self, other: Any) -> Any:
+        return self._around(self._of(other) * self.inner)
+
+    def tanh(self) -> Any:
+        return self._around(self.inner.tanh())
+
+
+class OwnApiWrongTanh(OwnApi):
+    """``OwnApi`` whose tanh is relu: a bug its reproducers must show in the port's own words."""
+
+    def tanh(self) -> Any:
+        return self._around(self.inner.relu())
