@@ -32,7 +32,7 @@ from conformance.backends.isolated import IsolatedBackend, can_isolate, compiled
 from conformance.backends.subprocess import DEFAULT_TIMEOUT
 from conformance.checks import CHECKS, Check, CheckContext, Outcome, ProgramCheck, get_check
 from conformance.checks.deep import ORACLE_NODES, DeepCheck
-from conformance.checks.per_op import PerOpCheck, PerOpRun
+from conformance.checks.per_op import PerOpCheck, PerOpRun, judge_point
 from conformance.checks.programs import RANDOM
 from conformance.diagnosis.evidence import evidence
 from conformance.diagnosis.graph import (
@@ -67,6 +67,7 @@ from conformance.program import Node, Program, ProgramError
 from conformance.report import CheckResult, Failure, Report
 from conformance.reproducers.program import render
 from conformance.strategies import ProgramBatch
+from conformance.tolerance import Mismatch, Verdict
 
 __all__ = [
     "BUDGETS",
@@ -575,12 +576,44 @@ def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Prob
             if tried >= MAX_ALONE:  # a 100,000-node chain of them: its first ones will do
                 return None
             tried += 1
-            verdict = evaluate(candidate).verdict
+            verdict = _as_an_op(evaluate(candidate)).verdict
             if verdict.error_kind == "timeout":
                 return None  # one wait of the timeout is enough
             if verdict.failed:
                 return problems.get(signature)
     return None
+
+
+def _as_an_op(outcome: Outcome) -> Outcome:
+    """A one-op program the program judge left unsettled, judged as the ops check judges it
+    (where the variant's problems come from): ``Value(0.0) ** 0.0``'s gradient is nan where
+    torch's is 0, under a scale (its second derivative) that is infinite, so no tolerance
+    bounds it, but a nan there is wrong all the same. Any other outcome is returned as is."""
+    program, expected, got = outcome.program, outcome.expected, outcome.got
+    if outcome.verdict.status != "unchecked" or program is None or expected is None:
+        return outcome
+    operands = program.nodes[program.output].args
+    if got is None or any(program.nodes[j].op not in ("input", "const") for j in operands):
+        return outcome  # not one op on leaves (scaled by its upstream gradient, say)
+    findings = judge_point(program, program.form(program.output), expected, got)
+    nodes = {"value": program.output}
+    for name, j in zip("ab", operands, strict=False):
+        nodes[name] = nodes[f"grad {name}"] = j
+    wrong = [
+        Mismatch(
+            "grad" if q.startswith("grad") else "value",
+            nodes[q],
+            math.nan if f.expected is None else f.expected,
+            f.got,
+            f.tolerance,
+        )
+        for q, f in findings.items()
+        if f.status == "wrong"
+    ]
+    if not wrong:
+        return outcome
+    verdict = Verdict("fail", wrong, note="judged as the ops check judges the op alone")
+    return Outcome(verdict, program, expected, got)
 
 
 def _localize(ctx: CheckContext, outcome: Outcome) -> tuple[Program, Outcome] | None:
@@ -607,7 +640,7 @@ def _localize(ctx: CheckContext, outcome: Outcome) -> tuple[Program, Outcome] | 
         if len(seen) >= MAX_ALONE:  # an unshrunk 100,000-node chain: its first ops will do
             return None
         seen.add(alone.to_json())
-        tried = evaluate(alone)
+        tried = _as_an_op(evaluate(alone))
         if tried.verdict.error_kind == "timeout":
             return None  # one wait of the timeout is enough
         if tried.failed and tried.verdict.error is None:

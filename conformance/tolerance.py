@@ -214,6 +214,8 @@ class Mismatch:
         what = f"value of v{self.node}" if self.kind == "value" else f"grad of v{self.node}"
         if self.got is None:
             return f"{what}: expected {self.expected!r}, got nothing"
+        if not math.isfinite(self.got) and math.isfinite(self.expected):
+            return f"{what}: expected {self.expected!r}, got {self.got!r} (not a finite number)"
         diff = abs(self.got - self.expected) if math.isfinite(self.got) else math.inf
         return (
             f"{what}: expected {self.expected!r}, got {self.got!r} "

@@ -471,6 +471,23 @@ class PowViaExpLog(Value):
         return out
 
 
+class PowGradNanAtZeroToTheZero(Value):
+    """``x ** c``'s rule without torch's mask for c = 0: at ``0 ** 0`` it is ``0 * 0.0 ** -1``,
+    ``0 * inf``, a nan gradient, as IEEE ``pow`` gives it in Rust and C ports."""
+
+    def __pow__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            return self._pow_value(other)
+        exponent = float(other)
+        out = self._result(ieee_pow(self.data, exponent), (self,), f"**{exponent:g}")
+
+        def _backward() -> None:
+            self.grad += exponent * ieee_pow(self.data, exponent - 1.0) * out.grad  # BUG: no mask
+
+        out._backward = _backward
+        return out
+
+
 # === Graph traversal ==============================================================================
 
 
@@ -643,6 +660,13 @@ def _exp_plus_operand(v: Any) -> list[float]:
 def _relu_plus_operand(v: Any) -> list[float]:
     a = v(0.5)
     out = a.relu() + a
+    out.backward()
+    return [out.data, a.grad]
+
+
+def _pow_at_zero_to_the_zero(v: Any) -> list[float]:
+    a = v(0.0)
+    out = a**0.0
     out.backward()
     return [out.data, a.grad]
 
@@ -990,6 +1014,14 @@ BUGS: tuple[Bug, ...] = (
         "random",
         _binary(lambda a, b: (a - b) ** 2),
         problems=("op:pow:value",),
+    ),
+    Bug(
+        PowGradNanAtZeroToTheZero,
+        "x**c's derivative without torch's mask at c = 0: 0 * 0.0**-1 = 0 * inf, nan at 0**0",
+        "panzi/rust-micrograd, romanschejbal/micrograd-rs, sebinsua/micrograd-rs (GitHub)",
+        "ops",
+        _pow_at_zero_to_the_zero,
+        problems=("op:pow:gradient",),
     ),
     Bug(
         BackwardNeverRunsRules,
