@@ -100,7 +100,7 @@ class BackendTimeout(BackendError):
 
     def __init__(self, seconds: float) -> None:
         super().__init__(
-            f"timed out after {seconds:g} s (hang?)", kind="timeout", fatal=True, brief="hangs"
+            f"timed out after {seconds:.3g} s (hang?)", kind="timeout", fatal=True, brief="hangs"
         )
         self.seconds = seconds
 

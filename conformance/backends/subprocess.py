@@ -397,7 +397,7 @@ class SubprocessBackend(BackendBase):
                 return
             if exc.kind == "timeout":
                 raise _Broken(
-                    f"timed out after {limit:g} s after answering this program: it did not answer"
+                    f"timed out after {limit:.3g} s after answering this program: it did not answer"
                     " a one-node request sent after it (hung while releasing it?)",
                     "timeout",
                     "release",
@@ -483,7 +483,7 @@ class SubprocessBackend(BackendBase):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
                     raise _Broken(
-                        f"timed out after {limit:g} s while sending the request (hang?)",
+                        f"timed out after {limit:.3g} s while sending the request (hang?)",
                         "timeout",
                     )
                 try:
@@ -517,7 +517,7 @@ class SubprocessBackend(BackendBase):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
                     raise _Broken(
-                        f"timed out after {seconds:g} s waiting for {what} (hang?)", "timeout"
+                        f"timed out after {seconds:.3g} s waiting for {what} (hang?)", "timeout"
                     )
                 chunk = os.read(fd, _READ_CHUNK)
                 if not chunk:

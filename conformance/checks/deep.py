@@ -13,13 +13,17 @@ that dies tearing down a long graph fails that chain.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import strategies as st
 
+from conformance.backends.base import BackendBase
+from conformance.backends.subprocess import SubprocessBackend
 from conformance.checks.base import CheckContext, Outcome, ProgramCheck
 from conformance.oracles.table import TableOracle
 from conformance.program import Program
@@ -42,6 +46,24 @@ ORACLE_NODES = 100_000
 
 NODES_PER_TIMEOUT = 25_000
 """A chain gets one per-program timeout per this many nodes (at least one)."""
+
+
+@contextlib.contextmanager
+def _each_release_verified(backend: BackendBase) -> Iterator[None]:
+    """A process backend confirms that it lived through releasing each chain before the next.
+
+    A process found dead or hung at a chain might have died releasing the chain before, so it
+    would run the chain again on a fresh process to tell: a second wait of a timeout that grows
+    with the chain (minutes for a million nodes). Verified releases make the first wait the
+    only one; they cost one one-node request a chain."""
+    if not isinstance(backend, SubprocessBackend):
+        yield  # an in-process backend: nothing outlives a program
+        return
+    before, backend.verify_release = backend.verify_release, True
+    try:
+        yield
+    finally:
+        backend.verify_release = before
 
 
 @dataclasses.dataclass
@@ -95,7 +117,8 @@ class DeepCheck(ProgramCheck):
 
     def evaluate(self, ctx: CheckContext, program: Program, timeout: float | None) -> Outcome:
         """Judge ``program`` against the oracle, or the table's evaluation if it is long."""
-        return ProgramCheck.evaluate(self, self._for(ctx, program), program, timeout)
+        with _each_release_verified(ctx.backend):
+            return ProgramCheck.evaluate(self, self._for(ctx, program), program, timeout)
 
     @staticmethod
     def _for(ctx: CheckContext, program: Program) -> CheckContext:

@@ -17,6 +17,9 @@ import pytest
 from conformance.backends import TargetError
 from conformance.backends.base import BackendError, BackendTimeout
 from conformance.backends.subprocess import SubprocessBackend
+from conformance.checks.base import CheckContext
+from conformance.checks.deep import DEEP
+from conformance.oracles.table import TableOracle
 from conformance.program import Node, Program
 from conformance.protocol import encode_line, encode_request
 from tests.polyglot.conftest import REFERENCE_DRIVER
@@ -367,3 +370,20 @@ def test_a_hang_while_releasing_is_not_blamed_on_the_next_program(
         assert program == WORKED and "timed out" in how
         with pytest.raises(BackendTimeout, match="hung while releasing it"):
             backend.run(WORKED)
+
+
+def test_the_deep_check_waits_for_a_hanging_chain_once_and_leaves_the_backend_as_it_was(
+    hostile: Callable[..., str],
+) -> None:
+    # A hang at a chain answered after another would be run again on a fresh process (was it
+    # the release of the chain before?), a second wait of a timeout that grows with the chain.
+    # The deep check has each release confirmed instead: the first wait is the only one.
+    with SubprocessBackend(hostile("hang", min_nodes=5), timeout=0.5) as backend:
+        ctx = CheckContext(backend, TableOracle(), [("mul", "vc"), ("tanh", "v")], "quick")
+        assert_runs_small(backend)
+        outcome = DEEP.evaluate(ctx, WORKED, 0.5)
+        assert outcome.verdict.error_kind == "timeout", outcome.verdict
+        assert backend.starts == 1  # the chain was not run again on a fresh process
+        assert backend.verify_release is False
+        assert_runs_small(backend)  # on the process started after the hang
+        assert backend.starts == 2
