@@ -260,7 +260,7 @@ def _judge_error(e: float, error: BackendError, is_value: bool, grads_finite: bo
     if (is_value and phase in ("backward", "read", "release")) or (
         not is_value and phase == "forward"
     ):
-        return Finding("unchecked")  # the raise is reported on the quantity it prevented
+        return Finding("unchecked", prevented=True)  # reported on the quantity it prevented
     settled = math.isfinite(e) and (is_value or grads_finite)
     status = "wrong" if settled or error.fatal else "semantics"  # a hang is never a convention
     if error.not_a_number:
@@ -474,8 +474,25 @@ def _tag(op: Op, quantity: str, point: tuple[float, float], finding: Finding) ->
     if quantity in ("a", "b"):
         holds_result = finding.got is not None and finding.got == op.ieee(a, b)
         return Tag("left holding the result" if holds_result else "its data changed")
-    swapped = op.ieee(b, a) if quantity == "value" and op.arity == 2 else None
-    return tag_of(finding, swapped)
+    return tag_of(finding, _swapped(op, quantity, a, b))
+
+
+def _swapped(op: Op, quantity: str, a: float, b: float) -> float | None:
+    """What ``quantity`` would be with the operands swapped, ``op(b, a)`` (None for a unary op):
+    ``c / v`` computed as ``v / c`` gives ``v / c`` and, for v, the gradient ``1 / c``."""
+    if op.arity != 2:
+        return None
+    try:
+        y = op.ieee(b, a)
+    except (ArithmeticError, ValueError):
+        return None
+    if quantity == "value":
+        return y
+    partial_b, partial_a = op.partials_at(b, a, y)  # of op(b, a): a is its second operand now
+    swapped = partial_a if quantity == "grad a" else partial_b
+    # Where swapping only flips the sign (a - b), "sign flipped" says it without guessing why.
+    own_a, own_b = op.partials_at(a, b, op.ieee(a, b))
+    return None if swapped == -(own_a if quantity == "grad a" else own_b) else swapped
 
 
 @dataclass

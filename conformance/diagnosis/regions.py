@@ -43,6 +43,9 @@ class Finding:
     """(exception type, engine function that raised it), where the backend knows them."""
     no_value: str = ""
     """The op that returned no Value at all (a None), where that is what happened."""
+    prevented: bool = False
+    """Unchecked because the engine raised first in the other pass (a value whose backward
+    raised): a point tried that bounds the regions of this quantity, in none of them."""
 
     @property
     def failing(self) -> bool:
@@ -62,6 +65,11 @@ class Tag:
         if self.category == "relative error":
             return f"relative error {self.size:.2g}"
         return self.category
+
+
+SWAPPED_SLOP = 1e-12
+"""Relative difference within which a number is labelled the swapped operands' result (a
+label only: whether it is wrong was judged before, against torch's tolerance)."""
 
 
 def _float32(x: float) -> float:
@@ -90,7 +98,10 @@ def tag_of(finding: Finding, swapped: float | None = None) -> Tag:
     if not math.isfinite(expected):
         return Tag(f"a finite number where torch gives {expected!r}")
     tolerance = finding.tolerance
-    if swapped is not None and math.isfinite(swapped) and abs(got - swapped) <= tolerance:
+    # The swapped result is computed otherwise (v * c ** -1 for v / c): it may round otherwise,
+    # and tolerance is sized to torch's number, which may be 1e60 times smaller.
+    near = max(tolerance, SWAPPED_SLOP * abs(swapped)) if swapped is not None else 0.0
+    if swapped is not None and math.isfinite(swapped) and abs(got - swapped) <= near:
         return Tag("operands swapped")
     if got == 0.0 and expected != 0.0:
         return Tag("0")
@@ -153,7 +164,7 @@ def describe_1d(
 ) -> list[str]:
     """Phrases for the failing regions along one coordinate, one per kind of failure:
     ``raises OverflowError for x >= 355``, ``0 for |x| <= 1e-16``."""
-    checked = [(x, f, t) for x, f, t in findings if f.status != "unchecked"]
+    checked = [(x, f, t) for x, f, t in findings if f.status != "unchecked" or f.prevented]
     phrases: list[str] = []
     for category in _ranked([((x,), f, t) for x, f, t in checked]):
         inside = [(x, t is not None and t.category == category, t) for x, _, t in checked]
@@ -246,7 +257,7 @@ def describe_2d(
 ) -> list[str]:
     """Phrases for the failing points of a binary op, one per kind of failure: along the one
     operand that alone decides it where there is one, ``where a == b``, or a count."""
-    checked = [(p, f, t) for p, f, t in findings if f.status != "unchecked"]
+    checked = [(p, f, t) for p, f, t in findings if f.status != "unchecked" or f.prevented]
     phrases: list[str] = []
     for category in _ranked(checked):
         inside = [(p, t is not None and t.category == category, t) for p, _, t in checked]

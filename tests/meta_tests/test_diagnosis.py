@@ -111,6 +111,19 @@ def test_an_op_wrong_only_at_zero_to_the_zero_is_named_by_compositions_as_its_ow
     assert "got nan (not a finite number)" in problem.details[0], problem.details
 
 
+def test_swapped_operands_are_named_so_in_the_value_and_the_gradient_they_make() -> None:
+    # 2 / v computed as v / 2 gives v / 2 and, for v, the gradient 1 / 2; 2 - v as v - 2 gives
+    # a gradient whose sign alone is flipped, which is what its words say.
+    div = conformance.check(b.RtruedivSwapped, profile="quick", seed=1, checks=["ops"])
+    [problem] = div.problems.items
+    assert problem.summary.startswith("div:cv (c / v): value wrong: operands swapped at")
+    assert problem.details[0].startswith("div:cv gradient of v: operands swapped at")
+    sub = conformance.check(b.RsubSwapped, profile="quick", seed=1, checks=["ops"])
+    [problem] = sub.problems.items
+    assert problem.summary.startswith("sub:cv (c - v): value wrong: operands swapped at")
+    assert problem.details == ["sub:cv gradient of v: sign flipped for every v tried"]
+
+
 def test_an_engine_refusing_a_value_exponent_with_a_bare_assert_is_conformant() -> None:
     report = conformance.check(f"{ENGINES / 'limited.py'}:BareAssertPower", profile="quick", seed=1)
     assert report.ok, report.problem_text()

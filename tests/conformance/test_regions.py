@@ -1,0 +1,40 @@
+"""How the ops check words where an op fails: regions along an operand, counts on a plane."""
+
+from __future__ import annotations
+
+from conformance.diagnosis.regions import Finding, Tag, describe_1d, tag_of
+
+RAISED = Finding("wrong", 1.0, None, error="OverflowError: math range error")
+PREVENTED = Finding("unchecked", prevented=True)  # backward raised first: the value is unknown
+OK = Finding("ok", 1.0, 1.0)
+
+
+def _line(*points: tuple[float, Finding]) -> list[tuple[float, Finding, Tag | None]]:
+    return [(x, f, tag_of(f) if f.failing else None) for x, f in points]
+
+
+def test_a_value_raising_wherever_it_was_judged_is_bounded_by_the_points_it_was_not() -> None:
+    # tanh as exp(2x) ratios: the value overflows for x >= 355; below, backward raised first,
+    # so the value there is unjudged, not "every x tried".
+    line = _line(
+        (-400.0, PREVENTED), (0.5, PREVENTED), (300.0, PREVENTED), (400.0, RAISED), (500.0, RAISED)
+    )
+    assert describe_1d(line) == ["raises OverflowError for x >= 400"]
+
+
+def test_a_value_raising_at_every_point_tried_says_so() -> None:
+    line = _line((-1.0, RAISED), (0.5, RAISED), (400.0, RAISED))
+    assert describe_1d(line) == ["raises OverflowError for every x tried"]
+
+
+def test_points_the_oracle_leaves_open_are_no_bounds() -> None:
+    line = _line((-1.0, Finding("unchecked")), (0.5, RAISED), (400.0, RAISED))
+    assert describe_1d(line) == ["raises OverflowError for every x tried"]
+
+
+def test_swapped_operands_are_named_within_rounding_of_the_swapped_result() -> None:
+    # 10 * 1e-30 ** -1 is not 10 / 1e-30 to the last bit, and torch's 1e-31 sizes the tolerance.
+    got = 10.0 * (1e-30**-1.0)
+    finding = Finding("wrong", 1e-31, got, tolerance=1e-45)
+    assert tag_of(finding, swapped=10.0 / 1e-30).category == "operands swapped"
+    assert tag_of(finding, swapped=2e31).category == "relative error"
