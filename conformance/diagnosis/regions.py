@@ -45,7 +45,8 @@ class Finding:
     """The op that returned no Value at all (a None), where that is what happened."""
     prevented: bool = False
     """Unchecked because the engine raised first in the other pass (a value whose backward
-    raised): a point tried that bounds the regions of this quantity, in none of them."""
+    raised): a point tried that bounds this quantity's regions along one operand, in none of
+    them (a plane counts the points judged only)."""
 
     @property
     def failing(self) -> bool:
@@ -257,7 +258,7 @@ def describe_2d(
 ) -> list[str]:
     """Phrases for the failing points of a binary op, one per kind of failure: along the one
     operand that alone decides it where there is one, ``where a == b``, or a count."""
-    checked = [(p, f, t) for p, f, t in findings if f.status != "unchecked" or f.prevented]
+    checked = [(p, f, t) for p, f, t in findings if f.status != "unchecked"]
     phrases: list[str] = []
     for category in _ranked(checked):
         inside = [(p, t is not None and t.category == category, t) for p, _, t in checked]
