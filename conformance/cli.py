@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="METHOD=NAME",
         help="the engine's own name for a method of the op table (log=ln) or for micrograd's "
-        "backward, data or grad (backward=backwards, data=value, grad=grad() for a method) "
+        "backward, data or grad (backward=backwards, data=value, 'grad=grad()' for a method) "
         "(repeatable)",
     )
     parser.add_argument(

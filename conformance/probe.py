@@ -21,6 +21,7 @@ Two facts about micrograd's API come out of probing too:
 from __future__ import annotations
 
 import builtins
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -122,7 +123,10 @@ def _fatal(backend: BackendBase, error: BackendError) -> str:
         if error.exception_type != "AttributeError" or error.phase not in ("backward", "read"):
             return f"{step}: {error}"
     # Every name the class spells its own way at once, not one per rerun.
-    fixes = [f"--alias {n}={own}" for n in API_NAMES if (own := backend.own_name(n))]
+    # Quoted as a shell needs it: grad=grad() is a syntax error unquoted.
+    fixes = [
+        f"--alias {shlex.quote(f'{n}={own}')}" for n in API_NAMES if (own := backend.own_name(n))
+    ]
     fix = f"try {' '.join(fixes)}, or" if fixes else "for another API,"
     return (
         f"{step}: {error} (the harness drives micrograd's API, Value(x), backward(), .data and "

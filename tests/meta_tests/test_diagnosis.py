@@ -263,7 +263,7 @@ def test_a_port_with_its_own_words_for_backward_data_and_grad_learns_all_three_a
     target = f"{ENGINES / 'limited.py'}:OwnApi"
     [problem] = conformance.check(target, profile="quick").problems.items
     assert (
-        "try --alias backward=backprop --alias data=value --alias grad=gradient(), or"
+        "try --alias backward=backprop --alias data=value --alias 'grad=gradient()', or"
         in problem.summary
     )
     aliases = ["backward=backprop", "data=value", "grad=gradient()"]
@@ -278,7 +278,7 @@ def test_a_method_read_as_a_number_gets_the_alias_that_calls_it() -> None:
     report = conformance.check(target, profile="quick", aliases=aliases)
     [problem] = report.problems.items
     assert "is not a number: <bound method" in problem.summary
-    assert "try --alias grad=gradient(), or" in problem.summary
+    assert "try --alias 'grad=gradient()', or" in problem.summary  # quoted for a shell
 
 
 def test_reproducers_of_a_port_with_its_own_api_use_its_own_words(tmp_path: Path) -> None:
@@ -290,7 +290,7 @@ def test_reproducers_of_a_port_with_its_own_api_use_its_own_words(tmp_path: Path
     short = "\n".join(problem.short)
     assert ".backprop()" in short and ".backward()" not in short
     assert re.search(r"# v\d+\.(value|gradient\(\)): torch", short), short
-    assert "--alias=grad=gradient()" in problem.replay
+    assert "'--alias=grad=gradient()'" in problem.replay
     script = problem.reproducer
     assert "out.backprop()" in script and ".value" in script and ".gradient()" in script
     failing = _run_script(script, tmp_path, "own_api")
