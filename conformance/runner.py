@@ -593,8 +593,8 @@ def _as_an_op(outcome: Outcome) -> Outcome:
     if outcome.verdict.status != "unchecked" or program is None or expected is None:
         return outcome
     operands = program.nodes[program.output].args
-    if got is None or any(program.nodes[j].op not in ("input", "const") for j in operands):
-        return outcome  # not one op on leaves (scaled by its upstream gradient, say)
+    if got is None or operands != tuple(range(program.output)):
+        return outcome  # not one op on its own leaves: scaled by its upstream gradient, v / v
     findings = judge_point(program, program.form(program.output), expected, got)
     nodes = {"value": program.output}
     for name, j in zip("ab", operands, strict=False):

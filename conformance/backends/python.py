@@ -108,7 +108,7 @@ class PythonValueBackend(BackendBase):
         attributes: dict[str, Any] = {}
         try:
             with self.guard():
-                v = self.value_class(0.75)
+                v = self.value_class(0.75)  # the value the probe's lone leaf holds
                 for n in dir(v):
                     try:
                         attributes[n] = getattr(v, n)

@@ -482,10 +482,7 @@ def _swapped(op: Op, quantity: str, a: float, b: float) -> float | None:
     ``c / v`` computed as ``v / c`` gives ``v / c`` and, for v, the gradient ``1 / c``."""
     if op.arity != 2:
         return None
-    try:
-        y = op.ieee(b, a)
-    except (ArithmeticError, ValueError):
-        return None
+    y = op.ieee(b, a)  # IEEE: never raises
     if quantity == "value":
         return y
     partial_b, partial_a = op.partials_at(b, a, y)  # of op(b, a): a is its second operand now

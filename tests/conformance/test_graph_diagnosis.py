@@ -125,3 +125,42 @@ def test_an_unshrunk_long_program_has_at_most_a_few_dozen_ops_tried(monkeypatch)
     program, values = _chain(100_000)
     battery, tried = _localized(monkeypatch, program, values, "never")
     assert len(tried) == runner.MAX_ALONE and battery.fails_alone() == set()
+
+
+def _unsettled(program: Program, expected: Evaluation, got: Evaluation) -> Outcome:
+    return Outcome(Verdict("unchecked", note="not determined"), program, expected, got)
+
+
+def test_an_op_alone_that_the_program_judge_leaves_open_is_judged_as_the_ops_check_does() -> None:
+    # Value(0.0) ** 0.0: torch's gradient is 0 under an infinite scale; a nan is wrong there.
+    power = Program((Node("input", value=0.0), Node("const", value=0.0), Node("pow", (0, 1))), 2)
+    expected = Evaluation({0: 0.0, 2: 1.0}, {0: 0.0})
+    judged = runner._as_an_op(
+        _unsettled(power, expected, Evaluation({0: 0.0, 2: 1.0}, {0: math.nan}))
+    )
+    assert judged.failed and [m.describe() for m in judged.verdict.mismatches] == [
+        "grad of v0: expected 0.0, got nan (not a finite number)"
+    ]
+    right = _unsettled(power, expected, Evaluation({0: 0.0, 2: 1.0}, {0: 0.0}))
+    assert runner._as_an_op(right) is right
+
+
+def test_an_op_on_the_same_value_twice_or_scaled_is_left_to_the_program_judge() -> None:
+    # v / v and (v ** 0.0) * g are not one op on its own leaves: the ops check never judged them.
+    same = Program((Node("input", value=0.0), Node("div", (0, 0))), 1)
+    outcome = _unsettled(same, Evaluation({0: 0.0, 1: math.nan}, {0: math.nan}),
+                         Evaluation({0: 0.0, 1: 1.0}, {0: 5.0}))  # fmt: skip
+    assert runner._as_an_op(outcome) is outcome
+    scaled = Program(
+        (
+            Node("input", value=0.0),
+            Node("const", value=0.0),
+            Node("pow", (0, 1)),
+            Node("const", value=-2.0),
+            Node("mul", (2, 3)),
+        ),
+        4,
+    )
+    values = {0: 0.0, 2: 1.0, 4: -2.0}
+    outcome = _unsettled(scaled, Evaluation(values, {0: 0.0}), Evaluation(values, {0: math.nan}))
+    assert runner._as_an_op(outcome) is outcome
