@@ -32,7 +32,7 @@ from conformance.backends.isolated import IsolatedBackend, can_isolate, compiled
 from conformance.backends.subprocess import DEFAULT_TIMEOUT
 from conformance.checks import CHECKS, Check, CheckContext, Outcome, ProgramCheck, get_check
 from conformance.checks.deep import ORACLE_NODES, DeepCheck
-from conformance.checks.per_op import PerOpCheck, PerOpRun, judge_point
+from conformance.checks.per_op import PerOpCheck, PerOpRun, judge_point, quantity_nodes
 from conformance.checks.programs import RANDOM
 from conformance.diagnosis.evidence import evidence
 from conformance.diagnosis.graph import (
@@ -595,10 +595,9 @@ def _as_an_op(outcome: Outcome) -> Outcome:
     operands = program.nodes[program.output].args
     if got is None or operands != tuple(range(program.output)):
         return outcome  # not one op on its own leaves: scaled by its upstream gradient, v / v
-    findings = judge_point(program, program.form(program.output), expected, got)
-    nodes = {"value": program.output}
-    for name, j in zip("ab", operands, strict=False):
-        nodes[name] = nodes[f"grad {name}"] = j
+    form = program.form(program.output)
+    findings = judge_point(program, form, expected, got)
+    nodes = quantity_nodes(form)
     wrong = [
         Mismatch(
             "grad" if q.startswith("grad") else "value",

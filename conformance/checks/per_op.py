@@ -43,6 +43,7 @@ __all__ = [
     "PerOpRun",
     "VariantResult",
     "points",
+    "quantity_nodes",
     "single_op_program",
 ]
 
@@ -146,7 +147,7 @@ def points(name: str, form: str, rng: random.Random, count: int) -> list[tuple[f
     return list(dict.fromkeys(pairs))
 
 
-def _nodes_of(form: str) -> dict[str, int]:
+def quantity_nodes(form: str) -> dict[str, int]:
     """Which node holds each quantity in a single-op program of ``form``."""
     if form == "v":
         return {"value": 1, "grad a": 0, "a": 0}
@@ -180,7 +181,7 @@ def judge_point(
     raises, so it differs at least in semantics.
     """
     if isinstance(expected, BackendError) or _fragile(program):
-        return {q: Finding("unchecked") for q in _nodes_of(form)}
+        return {q: Finding("unchecked") for q in quantity_nodes(form)}
     determined = _determined(program, nonfinite_gradients)
     try:
         sc = scales(program, expected)
@@ -188,7 +189,7 @@ def judge_point(
     except (ArithmeticError, ValueError):
         value_scale, grad_scale = {}, {}
     findings: dict[str, Finding] = {}
-    for quantity, node in _nodes_of(form).items():
+    for quantity, node in quantity_nodes(form).items():
         if quantity in ("a", "b"):
             e = float(program.nodes[node].value)  # type: ignore[arg-type]
             findings[quantity] = _judge_operand(e, got, node)
