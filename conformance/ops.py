@@ -39,6 +39,7 @@ __all__ = [
     "Variant",
     "all_variants",
     "ambiguous_zero",
+    "family",
     "py_value",
     "variant_is_valid",
 ]
@@ -974,6 +975,12 @@ OPS: dict[str, Op] = {
     )
 }
 """Every op the harness knows, by name."""
+
+
+def family(op: str) -> str:
+    """The op whose method a variant runs: ``t *= b`` falls back to ``*`` where there is no
+    ``__imul__``, so the in-place forms count with their plain op."""
+    return op[1:] if OPS[op].inplace else op
 
 
 def all_variants() -> list[Variant]:

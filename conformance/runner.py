@@ -39,7 +39,6 @@ from conformance.diagnosis.graph import (
     Battery,
     describe,
     error_signature,
-    family,
     op_alone,
     product_op,
     run_battery,
@@ -59,7 +58,7 @@ from conformance.diagnosis.op_problems import (
 )
 from conformance.diagnosis.problems import Problem, Problems, Signature
 from conformance.failure_store import FailureStore
-from conformance.ops import Variant
+from conformance.ops import Variant, family
 from conformance.oracles.table import TableOracle
 from conformance.probe import Probe, probe
 from conformance.profiles import BUDGETS, PROFILES

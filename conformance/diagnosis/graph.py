@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from conformance.checks.base import Outcome
 from conformance.diagnosis.problems import Signature
-from conformance.ops import OPS, Op, Variant
+from conformance.ops import OPS, Op, Variant, family
 from conformance.oracles.table import TableOracle
 from conformance.program import Node, Program
 
@@ -45,7 +45,6 @@ __all__ = [
     "Battery",
     "error_signature",
     "exception_name",
-    "family",
     "features",
     "in_words",
     "op_alone",
@@ -59,12 +58,6 @@ Evaluate = Callable[[Program], Outcome]
 
 A, B = 0.75, 1.25
 """The battery's operands: ordinary, unequal, off every kink."""
-
-
-def family(op: str) -> str:
-    """The op whose method a variant runs: ``t *= b`` falls back to ``*`` where there is no
-    ``__imul__``, so the in-place forms count with their plain op."""
-    return op[1:] if OPS[op].inplace else op
 
 
 def quantity_of(outcome: Outcome) -> str:

@@ -17,9 +17,8 @@ from conformance.backends.base import BackendBase, BackendError, Evaluation
 from conformance.checks.base import CheckContext, run_guarded
 from conformance.checks.per_op import PerOpRun, VariantResult, single_op_program
 from conformance.diagnosis.evidence import evidence
-from conformance.diagnosis.graph import family
 from conformance.diagnosis.problems import Problem, Signature
-from conformance.ops import OPS, Variant
+from conformance.ops import OPS, Variant, family
 from conformance.oracles.table import TableOracle
 from conformance.probe import PROBE_LEAF, Gap, Probe, probe_program
 from conformance.program import Node, Program
@@ -91,7 +90,7 @@ def op_problems(run: PerOpRun, ctx: CheckContext, replay: Callable[[str], str]) 
     groups: dict[tuple[str, str, str], list[tuple[VariantResult, str]]] = {}
     for (variant_name, _), result in run.results.items():
         # `t *= b` runs `__mul__` where there is no `__imul__`: one method, one problem.
-        name = variant_name[1:] if OPS[variant_name].inplace else variant_name
+        name = family(variant_name)
         for status, severity in (("WRONG", "error"), ("warn", "semantics")):
             main = _main_quantity(result, status)
             if main is None:

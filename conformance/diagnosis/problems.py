@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.ops import OPS
+from conformance.ops import OPS, family
 from conformance.program import Program
 
 __all__ = ["SEVERITIES", "Problem", "Problems", "Signature", "small_program"]
@@ -130,7 +130,7 @@ def small_program(program: Program | None) -> dict[str, Any] | None:
 def _families(variants: Iterable[str]) -> set[str]:
     """The ops whose methods ``variants`` run (``div:cv`` and ``idiv:vv`` both run ``div``'s)."""
     names = {v.split(":", 1)[0] for v in variants}
-    return {n[1:] if n in OPS and OPS[n].inplace else n for n in names}
+    return {family(n) if n in OPS else n for n in names}
 
 
 class Problems:
