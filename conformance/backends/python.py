@@ -127,10 +127,16 @@ class PythonValueBackend(BackendBase):
         # The likeliest word first (value before item), a public spelling before a private one.
         rank = {_loose(w): i for i, w in enumerate((name, *_SYNONYMS[name]))}
         names = [n for n, x in attributes.items() if _loose(n) in rank and (read or callable(x))]
-        if not names:
-            return None
-        own = min(names, key=lambda n: (rank[_loose(n)], n.startswith("_"), n))
-        return f"{own}()" if read and callable(attributes[own]) else own
+        if names:
+            own = min(names, key=lambda n: (rank[_loose(n)], n.startswith("_"), n))
+            return f"{own}()" if read and callable(attributes[own]) else own
+        # Else a longer word (grade, backwardpropagation) or, for data, the attribute holding
+        # 0.75 (v.v): a number to read, a method to call, never a grad_fn or a list of parents.
+        fits = _number if read else callable
+        names = [n for n, x in attributes.items() if _loose(n).startswith(name) and fits(x)]
+        if not names and name == "data":
+            names = [n for n, x in attributes.items() if _number(x) and x == 0.75]
+        return min(names, key=lambda n: (n.startswith("_"), len(n), n), default=None)
 
     def replay_args(self) -> list[str]:
         """The TARGET, with the engine's own method names (``--alias``)."""
@@ -153,6 +159,11 @@ _SYNONYMS = {
     "grad": ("gradient", "grads", "derivative", "partial", "adjoint"),
 }
 """Other words ports use for micrograd's ``backward``, ``data`` and ``grad``."""
+
+
+def _number(x: object) -> bool:
+    """An int or a float (not a bool): what a Value's data or grad holds."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _loose(name: str) -> str:
