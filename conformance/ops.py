@@ -535,6 +535,12 @@ def _pow_kink(a: float, b: float) -> bool:
     return a == 0.0
 
 
+def _pow_fragile(a: float, b: float) -> bool:
+    """torch computes ``v ** 0.5`` as sqrt and ``v ** -0.5`` as rsqrt: nan at -inf, where C's
+    ``pow`` (and Python's ``**``) give inf and 0."""
+    return a == -math.inf and abs(b) == 0.5
+
+
 def _safe_abs(f: Callable[[], float]) -> float:
     try:
         y = f()
@@ -823,6 +829,7 @@ _POW = Op(
     first_order_breaks=_pow_breaks,
     amplification=_amplify_pow,
     kink=_pow_kink,
+    fragile=_pow_fragile,
     dunder="pow",
     specials=(0.0, 0.5, -0.5, 2.0, 3.0, -1.0, 1e-100, 300.0),
     description="v ** number (vc), v ** Value (vv), number ** v (cv)",

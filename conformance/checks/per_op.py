@@ -12,6 +12,7 @@ is a bug of the graph machinery.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import struct
@@ -38,6 +39,8 @@ from conformance.tolerance import ABS, REL, scales
 __all__ = [
     "BINARY_GRID",
     "GRID",
+    "NONFINITE",
+    "NONFINITE_PARTNERS",
     "PER_OP",
     "PerOpCheck",
     "PerOpRun",
@@ -102,6 +105,16 @@ BINARY_GRID = (
 )
 """Magnitudes each operand of a binary op is tried on, each with both signs."""
 
+NONFINITE = (math.inf, -math.inf, math.nan)
+"""Operands every op is also tried on, where torch's results are IEEE's (``relu(nan)`` is nan,
+``tanh(inf)`` is 1). A difference there weighs as a semantics difference (it fails only with
+--strict), and a gradient at a nan operand is not judged: torch's (``relu'(nan) = 1``) is a
+convention of its kernels, not a derivative."""
+
+NONFINITE_PARTNERS = (0.0, -0.0, 0.5, 1.0, -1.0, 2.0, -2.0, 10.0)
+"""The finite operands a binary op pairs with each of NONFINITE (both ways round): the zeros
+and ones where IEEE has special cases (``nan ** 0``, ``1 ** nan``, ``inf * 0``)."""
+
 RANDOM_POINTS = {"quick": 8, "default": 24, "thorough": 200}
 """Ordinary random operands (in [-10, 10]) per variant, on top of the grid."""
 
@@ -133,17 +146,21 @@ def _signed(magnitudes: Sequence[float]) -> list[float]:
 
 
 def points(name: str, form: str, rng: random.Random, count: int) -> list[tuple[float, float]]:
-    """The operand points (a, b) a variant is tried on: the grid, the op's specials, random."""
+    """The operand points (a, b) a variant is tried on: the grid, the op's specials, random ones,
+    and inf and nan (NONFINITE)."""
     op = OPS[name]
     specials = [x for x in op.specials if math.isfinite(x)]
     ordinary = [rng.uniform(-10.0, 10.0) for _ in range(2 * count)]
     if form == "v":
-        xs = _signed(GRID) + _signed(specials) + ordinary[:count]
+        xs = _signed(GRID) + _signed(specials) + ordinary[:count] + list(NONFINITE)
         return [(x, 0.0) for x in dict.fromkeys(xs)]
     grid = _signed(BINARY_GRID)
     pairs = [(a, b) for a in grid for b in grid]
     pairs += [(a, s) for a in grid for s in specials] + [(s, b) for s in specials for b in grid]
     pairs += list(zip(ordinary[:count], ordinary[count:], strict=True))
+    pairs += [(x, p) for x in NONFINITE for p in NONFINITE_PARTNERS]
+    pairs += [(p, x) for x in NONFINITE for p in NONFINITE_PARTNERS]
+    pairs += [(x, y) for x in NONFINITE for y in NONFINITE]
     return list(dict.fromkeys(pairs))
 
 
@@ -179,10 +196,16 @@ def judge_point(
     non-finite gradients of an oracle that does not determine them (``nonfinite_gradients``),
     nor points where the op is float64-fragile. A raise is judged even there: torch never
     raises, so it differs at least in semantics.
+
+    At an inf or nan operand (NONFINITE) a difference weighs as semantics, a hang or a dead
+    process aside; a gradient at a nan operand is judged only if the engine raised.
     """
     if isinstance(expected, BackendError) or _fragile(program):
         return {q: Finding("unchecked") for q in quantity_nodes(form)}
-    determined = _determined(program, nonfinite_gradients)
+    ieee = _ieee(program)
+    _, a, b = _operands(program)
+    nonfinite_operand = not (math.isfinite(a) and math.isfinite(b))
+    nan_operand = math.isnan(a) or math.isnan(b)
     try:
         sc = scales(program, expected)
         value_scale, grad_scale = sc.values, sc.grads
@@ -200,9 +223,14 @@ def judge_point(
             # Judged even where the oracle leaves the number open (inf or nan in float64, or
             # not settled): torch never raises, so a raise there still differs (semantics).
             grads_finite = all(math.isfinite(x) for x in expected.grads.values())
-            findings[quantity] = _judge_error(e, got, is_value, grads_finite)
+            findings[quantity] = _judge_error(e, got, is_value, grads_finite, nonfinite_operand)
             continue
-        if not math.isfinite(e) and not determined[quantity]:
+        if nan_operand and not is_value:
+            findings[quantity] = Finding("unchecked", e)
+            continue
+        if not math.isfinite(e) and (
+            math.isfinite(ieee[quantity]) or not (is_value or nonfinite_gradients)
+        ):
             findings[quantity] = Finding("unchecked", e)
             continue
         scale = (value_scale if is_value else grad_scale).get(node, math.nan)
@@ -210,7 +238,10 @@ def judge_point(
         # finite, but still settles that a nan or inf is wrong where torch's number is finite.
         tolerance = REL * scale + ABS if not math.isnan(scale) else math.nan
         g = (got.values if is_value else got.grads).get(node)
-        findings[quantity] = _judge_number(e, g, tolerance)
+        finding = _judge_number(e, g, tolerance)
+        if nonfinite_operand and finding.status == "wrong":
+            finding = dataclasses.replace(finding, status="semantics")
+        findings[quantity] = finding
     return findings
 
 
@@ -227,18 +258,13 @@ def _fragile(program: Program) -> bool:
     return op.fragile(a, b)
 
 
-def _determined(program: Program, nonfinite_gradients: bool) -> dict[str, bool]:
-    """Per quantity: whether the op's float64 definition (the table's IEEE value and partials)
-    is itself not finite there, so that the oracle's inf or nan is a fact to reproduce."""
+def _ieee(program: Program) -> dict[str, float]:
+    """Per quantity, the op's float64 definition (the table's IEEE value and partials): where it
+    is not finite, the oracle's inf or nan is a fact to reproduce."""
     op, a, b = _operands(program)
     y = op.ieee(a, b)
     pa, pb = op.partials_at(a, b, y)
-    grads = nonfinite_gradients
-    return {
-        "value": not math.isfinite(y),
-        "grad a": grads and not math.isfinite(pa),
-        "grad b": grads and not math.isfinite(pb),
-    }
+    return {"value": y, "grad a": pa, "grad b": pb}
 
 
 def _judge_operand(original: float, got: Evaluation | BackendError, node: int) -> Finding:
@@ -250,19 +276,22 @@ def _judge_operand(original: float, got: Evaluation | BackendError, node: int) -
     return Finding("wrong", original, g)
 
 
-def _judge_error(e: float, error: BackendError, is_value: bool, grads_finite: bool) -> Finding:
+def _judge_error(
+    e: float, error: BackendError, is_value: bool, grads_finite: bool, convention: bool
+) -> Finding:
     """A quantity the backend could not deliver because it raised.
 
     A raise in the forward pass is judged on the value; one in the backward pass on the
     gradients, and as an error only where torch's gradients are all finite (else an engine that
-    raises where torch's backward meets a nan differs only in semantics); a hang or a dead
-    process is an error wherever it happens."""
+    raises where torch's backward meets a nan differs only in semantics) and the point is not
+    one of conventions (``convention``: an inf or nan operand); a hang or a dead process is an
+    error wherever it happens."""
     phase = error.phase
     if (is_value and phase in ("backward", "read", "release")) or (
         not is_value and phase == "forward"
     ):
         return Finding("unchecked", prevented=True)  # reported on the quantity it prevented
-    settled = math.isfinite(e) and (is_value or grads_finite)
+    settled = math.isfinite(e) and (is_value or grads_finite) and not convention
     status = "wrong" if settled or error.fatal else "semantics"  # a hang is never a convention
     if error.not_a_number:
         return Finding(status, e, None, error=f"a {error.not_a_number}, not a float")

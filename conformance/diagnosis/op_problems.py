@@ -18,6 +18,7 @@ from conformance.checks.base import CheckContext, run_guarded
 from conformance.checks.per_op import PerOpRun, VariantResult, single_op_program
 from conformance.diagnosis.evidence import evidence
 from conformance.diagnosis.problems import Problem, Signature
+from conformance.diagnosis.regions import finite
 from conformance.ops import OPS, Variant, family
 from conformance.oracles.table import TableOracle
 from conformance.probe import PROBE_LEAF, Gap, Probe, probe_program
@@ -58,10 +59,18 @@ def _operand_name(form: str, quantity: str) -> str:
     return {"vv": ("a", "b"), "vc": ("v", "c"), "cv": ("c", "v")}[form][index]
 
 
-def _what(form: str, quantity: str, severity: str, nonfinite_gradients: bool = True) -> str:
+def _what(
+    form: str,
+    quantity: str,
+    severity: str,
+    nonfinite_gradients: bool = True,
+    at_nonfinite_operands: bool = False,
+) -> str:
     if quantity in ("a", "b"):
         return f"changes {_operand_name(form, quantity)}"
     thing = "value" if quantity == "value" else f"gradient of {_operand_name(form, quantity)}"
+    if severity == "semantics" and at_nonfinite_operands:
+        return f"{thing} differs at inf or nan operands"
     if severity == "semantics":
         if quantity != "value" and not nonfinite_gradients:
             # The oracle leaves such gradients open (mpmath): it cannot say what torch gives.
@@ -156,7 +165,8 @@ def _problem(
     if len(members) > 1:
         head = f"{name} ({', '.join(variants)})"
     nonfinite = ctx.oracle.determines_nonfinite_gradients
-    summary = f"{head}: {_what(form, quantity, severity, nonfinite)}"
+    operands = not any(map(finite, result.failing(quantity, status)))
+    summary = f"{head}: {_what(form, quantity, severity, nonfinite, operands)}"
     if regions:
         summary += ": " + "; ".join(regions[:3])
     if len(regions) > 3:
@@ -229,6 +239,8 @@ def _attach(
         got = None
     if got is not None:
         mismatches = _mismatches(expected, got)
+        if any(map(math.isnan, point)):  # a gradient at nan is a convention: not judged
+            mismatches = [m for m in mismatches if m.kind == "value"]
     shown = evidence(
         ctx.backend,
         program,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ __all__ = [
     "describe_1d",
     "describe_2d",
     "extremeness",
+    "finite",
     "number",
     "tag_of",
 ]
@@ -97,7 +99,7 @@ def tag_of(finding: Finding, swapped: float | None = None) -> Tag:
     if math.isinf(got):
         return Tag("inf" if got > 0 else "-inf")
     if not math.isfinite(expected):
-        return Tag(f"a finite number where torch gives {expected!r}")
+        return Tag(f"{'0' if got == 0.0 else 'a finite number'} instead of {expected!r}")
     tolerance = finding.tolerance
     # The swapped result is computed otherwise (v * c ** -1 for v / c): it may round otherwise,
     # and tolerance is sized to torch's number, which may be 1e60 times smaller.
@@ -149,6 +151,11 @@ def extremeness(x: float) -> float:
     return abs(math.log2(abs(x)))
 
 
+def finite(point: Sequence[float]) -> bool:
+    """Whether every operand of ``point`` is finite (neither inf nor nan)."""
+    return all(map(math.isfinite, point))
+
+
 def _order_key(x: float) -> tuple[float, float]:
     return (x, math.copysign(1.0, x))  # -0.0 before 0.0
 
@@ -164,12 +171,19 @@ def describe_1d(
     refine: Refine | None = None,
 ) -> list[str]:
     """Phrases for the failing regions along one coordinate, one per kind of failure:
-    ``raises OverflowError for x >= 355``, ``0 for |x| <= 1e-16``."""
+    ``raises OverflowError for x >= 355``, ``0 for |x| <= 1e-16``, ``nan for x = -inf``. nan,
+    which has no place on the line, gets a phrase of its own (``0 instead of nan for x = nan``)
+    where the quantity fails nowhere on the line: else the line says what to mend."""
     checked = [(x, f, t) for x, f, t in findings if f.status != "unchecked" or f.prevented]
+    fails_on_the_line = any(f.failing for x, f, _ in checked if not math.isnan(x))
     phrases: list[str] = []
     for category in _ranked([((x,), f, t) for x, f, t in checked]):
         inside = [(x, t is not None and t.category == category, t) for x, _, t in checked]
-        phrases += _describe_category(inside, name, category, refine)
+        line = [point for point in inside if not math.isnan(point[0])]
+        phrases += _describe_category(line, name, category, refine)
+        at_nan = [t for x, is_in, t in inside if is_in and t is not None and math.isnan(x)]
+        if at_nan and not fails_on_the_line:
+            phrases.append(f"{_summary(at_nan)} for {name} = nan")
     return phrases
 
 
@@ -240,9 +254,22 @@ def _runs(
     return phrases
 
 
+LARGEST = number(sys.float_info.max)
+"""The largest finite double as regions print it (1.798e+308)."""
+
+
 def _region(name: str, lo: float, hi: float, before: float | None, after: float | None) -> str:
+    # A region that ends at the largest finite double next to a passing infinity is every
+    # finite number that far out: "finite x >= 709.8", not "709.8 <= x <= 1.798e+308".
+    finite = ""
+    if after == math.inf and number(hi) == LARGEST:
+        hi, after, finite = math.inf, None, "finite "
+    if before == -math.inf and number(lo) == "-" + LARGEST:
+        lo, before, finite = -math.inf, None, "finite "
+    if finite:
+        return _region(finite + name, lo, hi, before, after)  # the bound itself is now open
     if before is None and after is None:
-        return f"every {name.strip('|')} tried"
+        return f"every {name.replace('|', '')} tried"
     if lo == hi or number(lo) == number(hi):
         return f"{name} = {number(lo)}"
     if before is None:
@@ -257,13 +284,55 @@ def describe_2d(
     names: tuple[str, str] = ("a", "b"),
 ) -> list[str]:
     """Phrases for the failing points of a binary op, one per kind of failure: along the one
-    operand that alone decides it where there is one, ``where a == b``, or a count."""
+    operand that alone decides it where there is one, ``where a == b``, or a count. Points with
+    an inf or nan operand are described apart (``raises ValueError for b = nan``), and only
+    where the quantity fails at no finite point: else those say what to mend."""
     checked = [(p, f, t) for p, f, t in findings if f.status != "unchecked"]
+    fails_at_finite_points = any(f.failing for p, f, _ in checked if finite(p))
     phrases: list[str] = []
     for category in _ranked(checked):
         inside = [(p, t is not None and t.category == category, t) for p, _, t in checked]
-        phrases += _describe_plane(inside, names, category)
+        if not fails_at_finite_points:
+            phrases += _describe_nonfinite(inside, names)
+            continue
+        plane = [item for item in inside if finite(item[0])]
+        if any(is_in for _, is_in, _ in plane):
+            phrases += _describe_plane(plane, names, category)
     return phrases
+
+
+def _describe_nonfinite(
+    points: list[tuple[tuple[float, float], bool, Tag | None]], names: tuple[str, str]
+) -> list[str]:
+    """A kind of failure seen only where an operand is inf or nan: the operand value that alone
+    decides it (``for b = nan``, ``for |a| = inf``), or a count with an example."""
+    outside = [item for item in points if not finite(item[0])]
+    inside = [p for p, is_in, _ in outside if is_in]
+    tags = [t for _, is_in, t in outside if is_in and t is not None]
+    if not inside:
+        return []
+    for axis in (1, 0):
+        for values, where in _NONFINITE_WHERE:
+            at = [is_in for p, is_in, _ in outside if _among(p[axis], values)]
+            if all(at) and all(_among(p[axis], values) for p in inside):
+                return [f"{_summary(tags)} for {where.format(names[axis])}"]
+    a, b = inside[0]
+    return [
+        f"{_summary(tags)} at {len(inside)} of {len(outside)} points tried with an inf or nan "
+        f"operand (e.g. {names[0]} = {number(a)}, {names[1]} = {number(b)})"
+    ]
+
+
+_NONFINITE_WHERE = (
+    ((math.nan,), "{} = nan"),
+    ((math.inf, -math.inf), "|{}| = inf"),
+    ((math.inf,), "{} = inf"),
+    ((-math.inf,), "{} = -inf"),
+)
+
+
+def _among(x: float, values: tuple[float, ...]) -> bool:
+    return any(x == v or (math.isnan(x) and math.isnan(v)) for v in values)
 
 
 def _describe_plane(

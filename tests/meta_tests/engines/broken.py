@@ -596,6 +596,22 @@ class DivisionByZeroRaises(Value):
         return out
 
 
+class ReluSwallowsNan(Value):
+    """``relu`` as ``max(0.0, x)``: ``max`` keeps its first argument when no later one compares
+    greater, so ``relu(nan)`` is 0 where torch's is nan, and a nan loss goes unnoticed."""
+
+    def relu(self) -> Value:
+        """``max(0.0, self)``."""
+        out = self._result(max(0.0, self.data), (self,), "relu")  # BUG (semantics)
+
+        def _backward() -> None:
+            if not self.data <= 0.0:
+                self.grad += out.grad
+
+        out._backward = _backward
+        return out
+
+
 # === The registry =================================================================================
 
 
@@ -748,6 +764,12 @@ def _divide_by_zero(v: Any) -> list[float]:
     out = a / b
     out.backward()
     return [out.data, a.grad, b.grad]
+
+
+def _relu_of_nan(v: Any) -> list[float]:
+    out = v(math.nan).relu()
+    out.backward()
+    return [float(math.isnan(out.data))]  # nan compares unequal to itself: say whether it is
 
 
 BUGS: tuple[Bug, ...] = (
@@ -1081,5 +1103,15 @@ BUGS: tuple[Bug, ...] = (
         _divide_by_zero,
         strict_only=True,
         problems=("op:div:value:semantics",),
+    ),
+    Bug(
+        ReluSwallowsNan,
+        "relu as `max(0, x)` (or `x if x > 0 else 0`): relu(nan) is 0 where torch's is nan",
+        "10 of the 20 Python ports tried here that have relu, pacanada/nanograd and"
+        " evintunador/autograd_engine_tutorial among them (GitHub)",
+        "ops",
+        _relu_of_nan,
+        strict_only=True,
+        problems=("op:relu:value:semantics",),
     ),
 )
