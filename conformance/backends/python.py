@@ -125,13 +125,15 @@ class PythonValueBackend(BackendBase):
             # A data or grad that is a method is read by calling it; otherwise it is no name.
             return f"{name}()" if read and callable(attributes[name]) else None
         # The likeliest word first (value before item), a public spelling before a private one.
+        # A number to read or a method to call, never a None, a grad_fn or a list of parents.
+        fits: Callable[[Any], bool] = (lambda x: _number(x) or callable(x)) if read else callable
         rank = {_loose(w): i for i, w in enumerate((name, *_SYNONYMS[name]))}
-        names = [n for n, x in attributes.items() if _loose(n) in rank and (read or callable(x))]
+        names = [n for n, x in attributes.items() if _loose(n) in rank and fits(x)]
         if names:
             own = min(names, key=lambda n: (rank[_loose(n)], n.startswith("_"), n))
             return f"{own}()" if read and callable(attributes[own]) else own
         # Else a longer word (grade, backwardpropagation) or, for data, the attribute holding
-        # 0.75 (v.v): a number to read, a method to call, never a grad_fn or a list of parents.
+        # 0.75 (v.v): for a name that is read, a number only.
         fits = _number if read else callable
         names = [n for n, x in attributes.items() if _loose(n).startswith(name) and fits(x)]
         if not names and name == "data":

@@ -272,6 +272,16 @@ def test_a_port_with_its_own_words_for_backward_data_and_grad_learns_all_three_a
     assert {("add", "vv"), ("mul", "cv"), ("tanh", "v")} <= set(report.supported)
 
 
+def test_a_port_with_terse_words_learns_them_by_prefix_and_by_the_number_it_holds() -> None:
+    target = f"{ENGINES / 'limited.py'}:TerseApi"
+    [problem] = conformance.check(target, profile="quick").problems.items
+    hint = "try --alias backward=backward_pass --alias data=v --alias grad=grade, or"
+    assert hint in problem.summary, problem.summary
+    aliases = ["backward=backward_pass", "data=v", "grad=grade"]
+    report = conformance.check(target, profile="quick", seed=1, aliases=aliases)
+    assert report.ok, report.problem_text()
+
+
 def test_a_method_read_as_a_number_gets_the_alias_that_calls_it() -> None:
     target = f"{ENGINES / 'limited.py'}:OwnApi"
     aliases = ["backward=backprop", "data=value", "grad=gradient"]

@@ -150,3 +150,24 @@ class OwnApiWrongTanh(OwnApi):
 
     def tanh(self) -> Any:
         return self._around(self.inner.relu())
+
+
+class TerseApi(OwnApi):
+    """A port with terse words: ``.v``, ``.grade``, ``backward_pass()``, beside a ``grad_fn``
+    and ``.value_history`` that are neither the gradient nor the number."""
+
+    grad_fn = None
+    value_history: tuple[float, ...] = (0.75,)
+
+    @property
+    def v(self) -> float:
+        return self.inner.data
+
+    @property
+    def grade(self) -> float:
+        return self.inner.grad
+
+    def backward_pass(self) -> None:
+        self.inner.backward()
+
+    value = gradient = backprop = None  # type: ignore[assignment]
