@@ -10,8 +10,10 @@ a *battery* of textbook programs, each shape for each op family: the op alone (`
 check run without the ops check still composes broken ops), the same Value on both sides
 (``a * a``), a leaf used by two ops (``c = a * b; c * a``; ``exp(a) + a`` for a one-operand op,
 whose rule must add to the gradient the sum gave its operand), an intermediate result on both sides
-and at two depths, a result fed to another op (an upstream gradient that is not 1), two distinct
-nodes holding equal values, and backward() called twice. What fails there names the bugs:
+and at two depths, a result fed to another op (an upstream gradient that is not 1), the op on an
+intermediate result (``exp(a + b)``: an op that records no operand still reaches a leaf, never a
+computed operand's own rule), two distinct nodes holding equal values, and backward() called
+twice. What fails there names the bugs:
 
 * a shape that fails for every op family is the graph machinery's (accumulation, topological
   order): one bug, ``graph:any-op``;
@@ -69,7 +71,7 @@ def quantity_of(outcome: Outcome) -> str:
 def features(program: Program) -> set[tuple[str, str]]:
     """The shapes graph bugs depend on, each with the op family that meets it: the op with the
     same Value on both sides, the ops that consume a shared Value, the op whose result feeds
-    another op (so its upstream gradient is not 1)."""
+    another op (so its upstream gradient is not 1), the op whose operand is a result."""
     nodes = program.nodes
     consumers: dict[int, list[int]] = {}
     found: set[tuple[str, str]] = set()
@@ -83,6 +85,7 @@ def features(program: Program) -> set[tuple[str, str]]:
             consumers.setdefault(j, []).append(k)
             if nodes[j].op not in ("input", "const"):
                 found.add(("upstream", family(nodes[j].op)))
+                found.add(("on-result", f))
     for j, users in consumers.items():
         if len(users) < 2:
             continue
@@ -177,13 +180,30 @@ def _textbook(
         "upstream": ((a, b, Node(name, (0, 1)), Node(name, (2, 1))), 3),
         "repeated-backward": ((a, b, Node(name, (0, 1)), Node(name, (2, 1))), 3),
     }
+    if shape == "on-result":
+        return _on_result(name, usable, "vv")
     if shape not in programs:
         return None
     nodes, output = programs[shape]
     return Program(nodes, output, 2 if shape == "repeated-backward" else 1)
 
 
-_UNARY_SHAPES = ("upstream", "shared-leaf", "repeated-backward")
+_UNARY_SHAPES = ("upstream", "shared-leaf", "on-result", "repeated-backward")
+
+
+def _on_result(name: str, usable: set[Variant], form: str) -> Program | None:
+    """The op on sums: ``f(a + b)``, ``(a + b) f constant``, ``(a + b) f (c + d)`` (``form``
+    v, vc, vv): a sum's own rule runs only if the op records it. Four leaves, no node used twice
+    and no two equal numbers, so that only this shape is in it."""
+    shift = _shift(usable, "vv")
+    if shift is None:
+        return None
+    nodes = [Node("input", value=A), Node("input", value=B), Node(shift, (0, 1))]
+    if form == "vc":
+        nodes.append(Node("const", value=B))
+    elif form == "vv":
+        nodes += [Node("input", value=0.375), Node("input", value=0.125), Node(shift, (3, 4))]
+    return Program((*nodes, Node(name, (2, len(nodes) - 1)[: len(form)])), len(nodes))
 
 
 def _unary_textbook(
@@ -205,6 +225,8 @@ def _unary_textbook(
         else (Node("const", value=constant), Node(name, (0, 1)))
     )
     f = len(head)  # the index of f(a)
+    if shape == "on-result":
+        return _on_result(name, usable, "v" if constant is None else "vc")
     if shape == "upstream":
         scale = _scale(usable, "vc")
         if scale is None:
@@ -240,6 +262,7 @@ BATTERY_SHAPES = (
     "shared-node",
     "shared-node-twice",
     "upstream",
+    "on-result",
     "repeated-backward",
 )
 
@@ -462,6 +485,7 @@ SHAPES = {
     "shared-node": "an intermediate result on both sides of an op",
     "shared-node-twice": "an intermediate result used at two depths",
     "upstream": "a result fed to another op (an upstream gradient other than 1)",
+    "on-result": "an intermediate result as its operand",
     "repeated-backward": "backward() called twice",
 }
 """The battery's shapes, in words."""

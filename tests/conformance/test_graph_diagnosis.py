@@ -7,8 +7,17 @@ import math
 from conformance import runner
 from conformance.backends.base import Evaluation
 from conformance.checks import CheckContext, Outcome
-from conformance.diagnosis.graph import Battery, in_words, op_alone
+from conformance.diagnosis.graph import (
+    Battery,
+    _textbook,
+    features,
+    in_words,
+    op_alone,
+    shape_of,
+)
 from conformance.diagnosis.problems import Signature
+from conformance.ops import OPS
+from conformance.oracles.table import TableOracle
 from conformance.program import Node, Program
 from conformance.tolerance import Verdict
 
@@ -78,6 +87,22 @@ def test_every_family_failing_alone_is_the_machinery_not_each_op() -> None:
     battery = Battery(failing={"mul": {"alone"}, "sub": {"alone"}}, agnostic={"alone"})
     assert battery.fails_alone() == set()
     assert battery.classify(_program(), VALUES) == [Signature("graph", ("any-op",))]
+
+
+def test_an_op_on_a_computed_operand_is_its_own_shape_tried_on_sums_alone() -> None:
+    # GlaIZier/micrograd's pow records its operand's operands: fine on a leaf, not on a + b.
+    usable = {(n, f) for n, op in OPS.items() for f in op.forms}
+    textbook = _textbook("exp", "on-result", usable)
+    assert textbook is not None
+    assert ("on-result", "exp") in features(textbook)
+    assert shape_of(textbook) == {"upstream", "on-result"}  # no shared node, no same operand
+    both = _textbook("pow", "on-result", usable)
+    assert both is not None and shape_of(both) == {"upstream", "on-result"}
+    assert len(set(TableOracle().evaluate(both)[0])) == len(both.nodes)  # no two equal numbers
+    battery = Battery(failing={"exp": {"on-result"}})
+    assert battery.classify(textbook, None) == [Signature("graph", ("exp",))]
+    on_a_leaf = Program((Node("input", value=0.5), Node("exp", (0,))), 1)
+    assert battery.classify(on_a_leaf, None) == []
 
 
 def _chain(length: int) -> tuple[Program, dict[int, float]]:

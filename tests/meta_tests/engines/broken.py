@@ -596,6 +596,21 @@ class DivisionByZeroRaises(Value):
         return out
 
 
+class ExpRecordsNoOperand(Value):
+    """``exp`` records no operand (``_children=()``, or a port's ``children=self.children``): its
+    rule still reaches a leaf operand, but a computed one's own rule never runs."""
+
+    def exp(self) -> Value:
+        """``e ** self``."""
+        out = self._result(ieee_exp(self.data), (), "exp")  # BUG: (self,) forgotten
+
+        def _backward() -> None:
+            self.grad += out.data * out.grad
+
+        out._backward = _backward
+        return out
+
+
 class ReluSwallowsNan(Value):
     """``relu`` as ``max(0.0, x)``: ``max`` keeps its first argument when no later one compares
     greater, so ``relu(nan)`` is 0 where torch's is nan, and a nan loss goes unnoticed."""
@@ -762,6 +777,13 @@ def _sqrt_at_a_dead_relu(v: Any) -> list[float]:
 def _divide_by_zero(v: Any) -> list[float]:
     a, b = v(1.0), v(0.0)
     out = a / b
+    out.backward()
+    return [out.data, a.grad, b.grad]
+
+
+def _exp_of_a_sum(v: Any) -> list[float]:
+    a, b = v(0.5), v(0.25)
+    out = (a + b).exp()
     out.backward()
     return [out.data, a.grad, b.grad]
 
@@ -1103,6 +1125,15 @@ BUGS: tuple[Bug, ...] = (
         _divide_by_zero,
         strict_only=True,
         problems=("op:div:value:semantics",),
+    ),
+    Bug(
+        ExpRecordsNoOperand,
+        "an op that records no operand, or its operand's operands: fine on a leaf, and the"
+        " nodes before a computed operand never run",
+        "GlaIZier/micrograd (GitHub): `__pow__` builds its node with `children=self.children`",
+        "random",
+        _exp_of_a_sum,
+        problems=("graph:exp",),
     ),
     Bug(
         ReluSwallowsNan,
