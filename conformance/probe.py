@@ -3,8 +3,9 @@
 A variant is *not supported* when it raises while the program is being built (the forward pass)
 on every one of a few ordinary operands with an exception that says "not here": an
 AttributeError for a missing method, a TypeError for a refused number, a bare
-``assert isinstance(other, (int, float))``, a NotImplementedError, or the engine's own error
-class. It is listed as skipped, with its error. Any other built-in exception (RecursionError,
+``assert isinstance(other, (int, float))``, a NotImplementedError, the engine's own error
+class, or a bare ``Exception`` that says so (``"only float and int are supported"``). It is
+listed as skipped, with its error. Any other built-in exception (RecursionError,
 ZeroDivisionError, SystemExit...) says the op is there and broken; so does working on some
 operands and raising on others, or raising only in backward: such a variant is supported, and the
 checks report it.
@@ -102,6 +103,8 @@ def _forward_error(error: BackendError) -> bool:
         if error.phase != "forward" or error.kind not in ("unsupported", "error"):
             return False
         name = error.exception_type
+        if name == "Exception":  # raise Exception("only float and int are supported")
+            return error.kind == "unsupported"
         return not name or name in ABSENT or not isinstance(getattr(builtins, name, None), type)
     return error.kind == "unsupported"  # a process: only its explicit `unsupported_op`
 

@@ -131,6 +131,16 @@ def test_an_engine_refusing_a_value_exponent_with_a_bare_assert_is_conformant() 
     assert ("pow", "vc") in report.supported
 
 
+def test_a_bare_exception_is_not_supported_only_where_it_says_so() -> None:
+    said = conformance.check(f"{ENGINES / 'limited.py'}:ExceptionPower", profile="quick", seed=1)
+    assert said.ok, said.problem_text()
+    assert "only float and int are supported" in said.skipped[("pow", "vv")]
+    broken = f"{ENGINES / 'limited.py'}:BrokenExceptionPower"
+    unsaid = conformance.check(broken, profile="quick", seed=1, checks=["ops"])
+    assert ("pow", "vv") in unsaid.supported
+    assert [str(p.signature) for p in unsaid.problems] == ["op:pow:value"]
+
+
 def test_an_engine_without_rmul_fails_with_that_problem_named() -> None:
     report = conformance.check(
         f"{ENGINES / 'limited.py'}:NoReflectedMul", profile="quick", seed=1, checks=["random"]

@@ -58,6 +58,24 @@ class BareAssertPower(Value):
         return super().__pow__(other)
 
 
+class ExceptionPower(Value):
+    """``v ** w`` refused with a bare ``Exception`` that says so (gavi/micrograd_py, GitHub)."""
+
+    def __pow__(self, other: Value | float) -> Value:
+        if not isinstance(other, (int, float)):
+            raise Exception("only float and int are supported")
+        return super().__pow__(other)
+
+
+class BrokenExceptionPower(Value):
+    """``v ** w`` raises a bare ``Exception`` that does not say the op is missing: a bug."""
+
+    def __pow__(self, other: Value | float) -> Value:
+        if not isinstance(other, (int, float)):
+            raise Exception("exponent went wrong")
+        return super().__pow__(other)
+
+
 class NoReflectedMul(Value):
     """``v * 2`` works, ``2 * v`` raises TypeError: there is no ``__rmul__``."""
 
