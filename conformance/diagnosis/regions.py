@@ -232,7 +232,8 @@ def _runs(
     refine: Refine | None,
 ) -> list[str]:
     ordered = sorted(points, key=lambda item: _order_key(item[0]))
-    phrases: list[str] = []
+    regions: list[str] = []
+    tags: list[Tag] = []
     i = 0
     while i < len(ordered):
         if not ordered[i][1]:
@@ -248,10 +249,11 @@ def _runs(
             lo = refine(before, lo, category)
         if refine is not None and after is not None:
             hi = refine(after, hi, category)
-        tags = [t for _, _, t in ordered[i : j + 1] if t is not None]
-        phrases.append(f"{_summary(tags)} for {_region(name, lo, hi, before, after)}")
+        tags += [t for _, _, t in ordered[i : j + 1] if t is not None]
+        regions.append(_region(name, lo, hi, before, after))
         i = j + 1
-    return phrases
+    # One phrase per kind of failure: "raises TypeError for x <= 354.9 or x >= 8.988e+307".
+    return [f"{_summary(tags)} for {' or '.join(regions)}"] if regions else []
 
 
 LARGEST = number(sys.float_info.max)

@@ -38,3 +38,10 @@ def test_swapped_operands_are_named_within_rounding_of_the_swapped_result() -> N
     finding = Finding("wrong", 1e-31, got, tolerance=1e-45)
     assert tag_of(finding, swapped=10.0 / 1e-30).category == "operands swapped"
     assert tag_of(finding, swapped=2e31).category == "relative error"
+
+
+def test_two_runs_of_one_kind_of_failure_are_one_phrase() -> None:
+    # evintunador's tanh gradient: a TypeError below 354.9 and beyond 8.988e307, not between.
+    ok = Finding("ok", 1.0, 1.0)
+    line = _line((-100.0, ok), (1.0, RAISED), (100.0, RAISED), (400.0, ok), (1.7e308, RAISED))
+    assert describe_1d(line) == ["raises OverflowError for 1 <= x <= 100 or x = 1.7e+308"]
