@@ -539,10 +539,11 @@ def _variant_names(program: Program | None) -> list[str] | None:
 
 def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Problem | None:
     """The known problem of a variant kept in compositions although it fails alone at a kink or
-    far out (``CheckContext.told_apart``), where one of its nodes fails alone at the operands it
-    met in this program; else None: the failure is something else."""
+    far out (``CheckContext.told_apart``), or differs in semantics at inf or nan operands, where
+    one of its nodes fails alone at the operands it met in this program; else None: the failure
+    is something else."""
     program, expected = outcome.program, outcome.expected
-    if not ctx.told_apart or program is None or expected is None:
+    if program is None or expected is None:
         return None
     if outcome.verdict.error_kind == "timeout":
         return None  # a hang is judged as a hang: no op alone is waited for again
@@ -552,10 +553,17 @@ def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Prob
     adjoint: list[float] | None = None
     tried = 0
     for k, node in enumerate(program.nodes):
+        met_nonfinite = not all(math.isfinite(expected.values.get(j, 0.0)) for j in node.args)
         signature = ctx.told_apart.get((node.op, program.form(k)))
+        if met_nonfinite and signature is None:
+            # relu(nan) giving 0 is the op's semantics difference (the ops check tries inf and
+            # nan), wherever a program feeds it one.
+            signature = _semantics_signature(problems, (node.op, program.form(k)))
         if signature is None or problems.get(signature) is None:
             continue
-        alone = op_alone(program, k, expected.values, same_value=not merges_equal)
+        alone = op_alone(
+            program, k, expected.values, same_value=not merges_equal, nonfinite=met_nonfinite
+        )
         if alone is None:
             continue
         if adjoint is None:
@@ -575,7 +583,7 @@ def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Prob
             if tried >= MAX_ALONE:  # a 100,000-node chain of them: its first ones will do
                 return None
             tried += 1
-            verdict = _as_an_op(evaluate(candidate)).verdict
+            verdict = _as_an_op(evaluate(candidate), semantics=met_nonfinite).verdict
             if verdict.error_kind == "timeout":
                 return None  # one wait of the timeout is enough
             if verdict.failed:
@@ -583,11 +591,23 @@ def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Prob
     return None
 
 
-def _as_an_op(outcome: Outcome) -> Outcome:
+def _semantics_signature(problems: Problems, variant: Variant) -> Signature | None:
+    """The signature of the ops check's semantics problem naming ``variant``, if any."""
+    name = f"{variant[0]}:{variant[1]}"
+    for problem in problems:
+        signature = problem.signature
+        if signature.kind == "op" and problem.severity == "semantics" and name in problem.ops:
+            return signature
+    return None
+
+
+def _as_an_op(outcome: Outcome, *, semantics: bool = False) -> Outcome:
     """A one-op program the program judge left unsettled, judged as the ops check judges it
     (where the variant's problems come from): ``Value(0.0) ** 0.0``'s gradient is nan where
     torch's is 0, under a scale (its second derivative) that is infinite, so no tolerance
-    bounds it, but a nan there is wrong all the same. Any other outcome is returned as is."""
+    bounds it, but a nan there is wrong all the same. With ``semantics``, a semantics
+    difference there fails it too (``relu(nan)`` giving 0). Any other outcome is returned as
+    is."""
     program, expected, got = outcome.program, outcome.expected, outcome.got
     if outcome.verdict.status != "unchecked" or program is None or expected is None:
         return outcome
@@ -606,11 +626,13 @@ def _as_an_op(outcome: Outcome) -> Outcome:
             f.tolerance,
         )
         for q, f in findings.items()
-        if f.status == "wrong"
+        if f.status == "wrong" or (semantics and f.status == "semantics")
     ]
     if not wrong:
         return outcome
     verdict = Verdict("fail", wrong, note="judged as the ops check judges the op alone")
+    if not any(f.status == "wrong" for f in findings.values()):
+        verdict.severity = "semantics"
     return Outcome(verdict, program, expected, got)
 
 

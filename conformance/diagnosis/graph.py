@@ -499,26 +499,32 @@ def _alone_example(name: str, battery: Battery) -> str:
 
 
 def op_alone(
-    program: Program, index: int, values: dict[int, float], *, same_value: bool = False
+    program: Program,
+    index: int,
+    values: dict[int, float],
+    *,
+    same_value: bool = False,
+    nonfinite: bool = False,
 ) -> Program | None:
     """Node ``index`` of ``program`` on its own, at the operands it met there: an input where it
-    met a Value, a constant where it met a number. None where an operand is unknown or not
-    finite, or where two Value operands are equal (that would test the engine's nodes, not the
-    op; a Value and a number may be equal). With ``same_value``, for an engine known to keep
-    equal numbers apart, two equal Values are allowed, and a node with the same Value on both
-    sides is tried so (``v / v``): what it met, not its op's rule on its own."""
+    met a Value, a constant where it met a number. None where an operand is unknown or (unless
+    ``nonfinite``: the ops check tries inf and nan too) not finite, or where two Value operands
+    are equal (that would test the engine's nodes, not the op; a Value and a number may be
+    equal). With ``same_value``, for an engine known to keep equal numbers apart, two equal
+    Values are allowed, and a node with the same Value on both sides is tried so (``v / v``):
+    what it met, not its op's rule on its own."""
     node = program.nodes[index]
     if same_value and len(node.args) == 2 and node.args[0] == node.args[1]:
         source = program.nodes[node.args[0]]
         x = source.value if source.op == "input" else values.get(node.args[0])
-        if x is None or not math.isfinite(x):
+        if x is None or not (nonfinite or math.isfinite(x)):
             return None
         return Program((Node("input", value=float(x)), Node(node.op, (0, 0))), 1)
     leaves: list[Node] = []
     for j in node.args:
         source = program.nodes[j]
         x = source.value if source.op in ("input", "const") else values.get(j)
-        if x is None or not math.isfinite(x):
+        if x is None or not (nonfinite or math.isfinite(x)):
             return None
         leaves.append(Node("const" if source.op == "const" else "input", value=float(x)))
     if len(leaves) == 2 and leaves[0] == leaves[1] and not same_value:  # not `0 ** 0.0`

@@ -6,11 +6,16 @@ import math
 import random
 import sys
 
+from conformance import runner
 from conformance.backends import PythonValueBackend
 from conformance.backends.base import Evaluation
+from conformance.checks.base import CheckContext, Outcome
 from conformance.checks.per_op import judge_point, points, single_op_program
+from conformance.diagnosis.problems import Problem, Problems, Signature
 from conformance.diagnosis.regions import Finding, Tag, describe_1d, describe_2d, tag_of
 from conformance.oracles.table import TableOracle
+from conformance.program import Node, Program
+from conformance.tolerance import Verdict
 from tests.meta_tests.engines.broken import ReluSwallowsNan, TanhViaExpOverflows
 from tests.meta_tests.engines.reference import Value as Reference
 
@@ -153,3 +158,29 @@ def test_a_region_reaching_the_largest_double_beside_a_passing_inf_reads_finite(
         return sys.float_info.max if good == INF else 709.79
 
     assert describe_1d(line, "x", bisect) == ["raises OverflowError for finite x >= 709.8"]
+
+
+def _relu_of_a_log(x: float) -> Program:
+    nodes = (Node("input", value=x), Node("log", (0,)), Node("relu", (1,)))
+    return Program(nodes, 2)
+
+
+def _told(engine: type, program: Program) -> Problem | None:
+    """What the runner tells a failing ``program`` apart as, given relu's semantics problem."""
+    variants = [("log", "v"), ("relu", "v")]
+    ctx = CheckContext(PythonValueBackend(engine), TableOracle(), variants, "quick")
+    problems = Problems()
+    relu = Signature("op", ("relu", "value", "semantics"))
+    problems.add(Problem(relu, "relu(nan) is 0", severity="semantics", ops=["relu:v"]))
+    failing = Outcome(Verdict("fail"), program, TableOracle().run(program))
+    return runner._told_apart(ctx, problems, failing)
+
+
+def test_a_composition_feeding_relu_a_nan_is_relus_own_semantics_problem() -> None:
+    told = _told(ReluSwallowsNan, _relu_of_a_log(-1.0))  # log(-1) is nan
+    assert told is not None and told.signature.key == ("relu", "value", "semantics")
+
+
+def test_relu_is_not_blamed_where_it_met_a_number_or_keeps_nan() -> None:
+    assert _told(ReluSwallowsNan, _relu_of_a_log(2.0)) is None  # relu(log 2) is right
+    assert _told(Reference, _relu_of_a_log(-1.0)) is None  # relu(nan) is nan there
