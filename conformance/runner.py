@@ -553,16 +553,19 @@ def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Prob
     adjoint: list[float] | None = None
     tried = 0
     for k, node in enumerate(program.nodes):
-        met_nonfinite = not all(math.isfinite(expected.values.get(j, 0.0)) for j in node.args)
         signature = ctx.told_apart.get((node.op, program.form(k)))
-        if met_nonfinite and signature is None:
+        semantic = False
+        if signature is None and not all(
+            math.isfinite(expected.values.get(j, 0.0)) for j in node.args
+        ):
             # relu(nan) giving 0 is the op's semantics difference (the ops check tries inf and
             # nan), wherever a program feeds it one.
             signature = _semantics_signature(problems, (node.op, program.form(k)))
+            semantic = signature is not None
         if signature is None or problems.get(signature) is None:
             continue
         alone = op_alone(
-            program, k, expected.values, same_value=not merges_equal, nonfinite=met_nonfinite
+            program, k, expected.values, same_value=not merges_equal, nonfinite=semantic
         )
         if alone is None:
             continue
@@ -583,7 +586,7 @@ def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Prob
             if tried >= MAX_ALONE:  # a 100,000-node chain of them: its first ones will do
                 return None
             tried += 1
-            verdict = _as_an_op(evaluate(candidate), semantics=met_nonfinite).verdict
+            verdict = _as_an_op(evaluate(candidate), semantics=semantic).verdict
             if verdict.error_kind == "timeout":
                 return None  # one wait of the timeout is enough
             if verdict.failed:
