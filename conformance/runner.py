@@ -57,6 +57,7 @@ from conformance.diagnosis.op_problems import (
     told_apart,
 )
 from conformance.diagnosis.problems import Problem, Problems, Signature
+from conformance.diagnosis.regions import finite
 from conformance.failure_store import FailureStore
 from conformance.ops import Variant, family
 from conformance.oracles.table import TableOracle
@@ -555,9 +556,7 @@ def _told_apart(ctx: CheckContext, problems: Problems, outcome: Outcome) -> Prob
     for k, node in enumerate(program.nodes):
         signature = ctx.told_apart.get((node.op, program.form(k)))
         semantic = False
-        if signature is None and not all(
-            math.isfinite(expected.values.get(j, 0.0)) for j in node.args
-        ):
+        if signature is None and not finite([expected.values.get(j, 0.0) for j in node.args]):
             # relu(nan) giving 0 is the op's semantics difference (the ops check tries inf and
             # nan), wherever a program feeds it one.
             signature = _semantics_signature(problems, (node.op, program.form(k)))

@@ -29,6 +29,7 @@ from conformance.diagnosis.regions import (
     describe_1d,
     describe_2d,
     extremeness,
+    finite,
     ordinary,
     tag_of,
 )
@@ -204,7 +205,7 @@ def judge_point(
         return {q: Finding("unchecked") for q in quantity_nodes(form)}
     ieee = _ieee(program)
     _, a, b = _operands(program)
-    nonfinite_operand = not (math.isfinite(a) and math.isfinite(b))
+    nonfinite_operand = not finite((a, b))
     nan_operand = math.isnan(a) or math.isnan(b)
     try:
         sc = scales(program, expected)

@@ -177,13 +177,8 @@ class TerseApi(OwnApi):
     grad_fn = None
     value_history: tuple[float, ...] = (0.75,)
 
-    @property
-    def v(self) -> float:
-        return self.inner.data
-
-    @property
-    def grade(self) -> float:
-        return self.inner.grad
+    v = _MicrogradNames.data
+    grade = _MicrogradNames.grad
 
     def backward_pass(self) -> None:
         self.inner.backward()
