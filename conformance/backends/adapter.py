@@ -33,7 +33,15 @@ from conformance.ops import OPS
 from conformance.program import Program
 from conformance.reproducers.recipes import AdapterRecipe, Recipe
 
-__all__ = ["Adapter", "AdapterBackend", "classify", "is_adapter", "read_number", "read_numbers"]
+__all__ = [
+    "Adapter",
+    "AdapterBackend",
+    "classify",
+    "is_adapter",
+    "read_gradients",
+    "read_number",
+    "read_numbers",
+]
 
 _UNSUPPORTED_TYPES = (AttributeError, TypeError, NotImplementedError)
 _UNSUPPORTED_TEXT = re.compile(r"support|implement", re.IGNORECASE)
@@ -115,6 +123,15 @@ def read_numbers(raw: dict[int, Any], what: str, phase: str = "") -> dict[int, f
     }
 
 
+def read_gradients(raw: dict[int, Any], what: str) -> dict[int, float]:
+    """The inputs' gradients as floats, a ``None`` read as 0.
+
+    An engine may leave ``.grad`` None until a gradient flows into it, as torch does: None
+    then says backward() never reached the input, whose gradient is 0. Where the output does
+    depend on the input, the 0 is judged like any other number ("0 instead of 2")."""
+    return read_numbers({i: 0.0 if g is None else g for i, g in raw.items()}, what, "backward")
+
+
 class AdapterBackend(BackendBase):
     """Runs programs through an adapter object."""
 
@@ -152,7 +169,7 @@ class AdapterBackend(BackendBase):
                 phase = "read"
                 return Evaluation(
                     read_numbers(values, "value of node {}", "forward"),
-                    read_numbers(grads, "gradient of input {}", "backward"),
+                    read_gradients(grads, "gradient of input {}"),
                 )
         except BaseException as exc:
             if passes_through(exc):

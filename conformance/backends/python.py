@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from operator import attrgetter, methodcaller
 from typing import Any
 
-from conformance.backends.adapter import classify, read_numbers
-from conformance.backends.base import BackendBase, Evaluation, build
+from conformance.backends.adapter import classify, read_gradients, read_numbers
+from conformance.backends.base import BackendBase, Evaluation, TimeLimitExceeded, build
 from conformance.backends.guard import EngineGuard, passes_through
 from conformance.config import API_NAMES, spelling
 from conformance.ops import OPS
@@ -46,6 +46,7 @@ class PythonValueBackend(BackendBase):
         }
         self._spelled = {name: spelling(name, self.aliases) for name in API_NAMES}
         self._backward = self.aliases.get("backward", "backward")
+        self._backward_on_class = callable(getattr(value_class, self._backward, None))
         self._data = _reader(self._spelled["data"])
         self._grad = _reader(self._spelled["grad"])
         self.compiled = extension_file(value_class, target)
@@ -63,6 +64,8 @@ class PythonValueBackend(BackendBase):
                 out = built[program.output]
                 phase = "backward"
                 backward = getattr(out, self._backward)
+                if not self._backward_on_class and _a_rule(out, self._backward):
+                    raise AttributeError(_rule_not_method(out, self._backward))
                 for _ in range(program.backward_passes):
                     backward()
                 phase = "read"
@@ -79,9 +82,7 @@ class PythonValueBackend(BackendBase):
                     read_numbers(
                         values, f"value of node {{}} ({self._spelled['data']})", "forward"
                     ),
-                    read_numbers(
-                        grads, f"gradient of input {{}} ({self._spelled['grad']})", "backward"
-                    ),
+                    read_gradients(grads, f"gradient of input {{}} ({self._spelled['grad']})"),
                 )
         except BaseException as exc:
             if passes_through(exc):
@@ -109,14 +110,17 @@ class PythonValueBackend(BackendBase):
         try:
             with self.guard():
                 v = self.value_class(0.75)  # the value the probe's lone leaf holds
+                read = name != "backward"  # data and grad are read; backward is called
                 for n in dir(v):
                     try:
+                        # A node's own rule (self.backward = lambda: None) is no backward().
+                        if not read and _a_rule(v, n):
+                            continue
                         attributes[n] = getattr(v, n)
                     except Exception:
                         continue  # a property that fails is no name to suggest
         except Exception:
             return None  # Value(x) itself fails: the probe says so, with no name to suggest
-        read = name != "backward"  # data and grad are read; backward is called
         given = self.aliases.get(name)
         if given is not None:  # --alias grad=gradient, where gradient is a method to call
             called = read and not given.endswith("()") and callable(attributes.get(given))
@@ -140,6 +144,26 @@ class PythonValueBackend(BackendBase):
             names = [n for n, x in attributes.items() if _number(x) and x == 0.75]
         return min(names, key=lambda n: (n.startswith("_"), len(n), n), default=None)
 
+    def hidden_methods(self, program: Program) -> list[str]:
+        """The API methods (``backward``, and ``data`` or ``grad`` where they are methods) that
+        the output of ``program`` hides behind instance attributes of the same name: an op that
+        stores its rule as ``out.backward = _backward`` makes ``out.backward()`` run that rule
+        alone, and leaves the ``_backward`` that backward() calls a no-op."""
+        names = [self._backward] + [
+            spelled.lstrip(".")[:-2]
+            for spelled in (self._spelled["data"], self._spelled["grad"])
+            if spelled.endswith("()")
+        ]
+        try:
+            with self.guard():
+                out = build(program, self.value_class, self._calls)[program.output]
+                own = getattr(out, "__dict__", {})
+                return [n for n in names if n in own and callable(getattr(type(out), n, None))]
+        except BaseException as exc:
+            if isinstance(exc, (KeyboardInterrupt, TimeLimitExceeded)):
+                raise
+            return []  # the op itself fails: that is what the checks report
+
     def replay_args(self) -> list[str]:
         """The TARGET, with the engine's own method names (``--alias``)."""
         aliases = [f"--alias={method}={name}" for method, name in sorted(self.aliases.items())]
@@ -161,6 +185,27 @@ _SYNONYMS = {
     "grad": ("gradient", "grads", "derivative", "partial", "adjoint"),
 }
 """Other words ports use for micrograd's ``backward``, ``data`` and ``grad``."""
+
+
+def _a_rule(v: object, name: str) -> bool:
+    """Whether ``v.<name>`` is a function ``v`` holds for itself (``self.backward = lambda:
+    None``, a node's rule), not a method: its class has none of that name, and it is not bound
+    to ``v`` (``self.backward = self._backprop`` is a method)."""
+    held = getattr(v, "__dict__", {}).get(name)
+    return (
+        callable(held)
+        and getattr(held, "__self__", None) is not v
+        and not callable(getattr(type(v), name, None))
+    )
+
+
+def _rule_not_method(v: object, name: str) -> str:
+    """Why ``v.<name>()`` is no backward pass: the class has no such method, each Value holds a
+    function of its own under that name (in micrograd, a node's rule is ``_backward``)."""
+    return (
+        f"{type(v).__name__!r} has no method {name!r}: each Value holds its own `{name}` "
+        f"(`self.{name} = ...`), a node's rule, not a backward pass"
+    )
 
 
 def _number(x: object) -> bool:

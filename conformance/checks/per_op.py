@@ -294,6 +294,11 @@ def _judge_error(
         return Finding("unchecked", prevented=True)  # reported on the quantity it prevented
     settled = math.isfinite(e) and (is_value or grads_finite) and not convention
     status = "wrong" if settled or error.fatal else "semantics"  # a hang is never a convention
+    if error.not_a_number == "NotImplementedType":
+        # float.__add__(a Value) and its kind return NotImplemented; an op that calls one
+        # directly (self.data.__add__(other)) keeps it as its number.
+        what = "NotImplemented, not a float (what float's own methods return for a Value operand)"
+        return Finding(status, e, None, error=what)
     if error.not_a_number:
         return Finding(status, e, None, error=f"a {error.not_a_number}, not a float")
     text = error.brief or (str(error).splitlines()[0] if str(error) else error.kind)

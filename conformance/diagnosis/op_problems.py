@@ -13,7 +13,13 @@ import math
 import struct
 from collections.abc import Callable, Iterable
 
-from conformance.backends.base import BackendBase, BackendError, Evaluation
+from conformance.backends.base import (
+    BackendBase,
+    BackendError,
+    Evaluation,
+    TimeLimitExceeded,
+    time_limit,
+)
 from conformance.checks.base import CheckContext, run_guarded
 from conformance.checks.per_op import PerOpRun, VariantResult, single_op_program
 from conformance.diagnosis.evidence import evidence
@@ -211,8 +217,27 @@ def _problem(
     )
     witness = result.witness(quantity, status)
     if witness is not None:
+        problem.summary = summary = summary + _hiding(ctx, variant_name, form, witness)
         _attach(problem, ctx, variant_name, form, witness, summary, replay)
     return problem
+
+
+def _hiding(ctx: CheckContext, name: str, form: str, point: tuple[float, float]) -> str:
+    """Where the op's result hides an API method behind an instance attribute (``out.backward
+    = _backward``), the clause that says so; else ""."""
+    ask = getattr(ctx.backend, "hidden_methods", None)
+    if ask is None:
+        return ""
+    try:
+        with time_limit(ctx.timeout):
+            hidden = ask(single_op_program(name, form, *point))
+    except TimeLimitExceeded:
+        return ""
+    return "".join(
+        f"; its result has an instance attribute `{n}`, which hides the class's `{n}()` (an op "
+        f"that stores its rule as `out.{n} = ...`)"
+        for n in hidden
+    )
 
 
 def _attach(

@@ -273,12 +273,25 @@ def _region(name: str, lo: float, hi: float, before: float | None, after: float 
     if before is None and after is None:
         return f"every {name.replace('|', '')} tried"
     if lo == hi or number(lo) == number(hi):
-        return f"{name} = {number(lo)}"
+        return f"{name} = {_bound(lo, before if before is not None else after)}"
     if before is None:
-        return f"{name} <= {number(hi)}"
+        return f"{name} <= {_bound(hi, after)}"
     if after is None:
-        return f"{name} >= {number(lo)}"
-    return f"{number(lo)} <= {name} <= {number(hi)}"
+        return f"{name} >= {_bound(lo, before)}"
+    return f"{_bound(lo, before)} <= {name} <= {_bound(hi, after)}"
+
+
+def _bound(x: float, outside: float | None) -> str:
+    """``x``, a region's end, with the digits that tell it from ``outside``, the nearest point
+    that passed: "x <= 0.9999999999999999" where x = 1 passed, not "x <= 1"."""
+    text = number(x)
+    if outside is None or not math.isfinite(outside) or number(outside) != text:
+        return text
+    for digits in (6, 8, 10, 12, 14, 16):
+        text = f"{x:.{digits}g}"
+        if f"{outside:.{digits}g}" != text:
+            return text
+    return repr(x)
 
 
 def describe_2d(

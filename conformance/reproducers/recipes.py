@@ -160,8 +160,9 @@ def _function(
         *(f"    {line}" for line in body),
         f"    out = v{program.output}",
         f"    {backward}",
-        f"    return float({value.format('out')}), "
-        f"[float({grad.format('p')}) for p in ({params},)]",
+        f"    grads = [{grad.format('p')} for p in ({params},)]",
+        "    # .grad left None: backward() never reached it (torch's convention): a gradient of 0",
+        f"    return float({value.format('out')}), [0.0 if g is None else float(g) for g in grads]",
     ]
 
 

@@ -45,3 +45,18 @@ def test_two_runs_of_one_kind_of_failure_are_one_phrase() -> None:
     ok = Finding("ok", 1.0, 1.0)
     line = _line((-100.0, ok), (1.0, RAISED), (100.0, RAISED), (400.0, ok), (1.7e308, RAISED))
     assert describe_1d(line) == ["raises OverflowError for 1 <= x <= 100 or x = 1.7e+308"]
+
+
+def test_a_bound_has_the_digits_that_tell_it_from_the_point_beside_it_that_passed() -> None:
+    # romanschejbal's relu: wrong everywhere but at 1, once "x <= 1 or x >= 1".
+    below, above = 0.9999999999999999, 1.0000000000000002
+    points = [(-3.0, RAISED), (-1.0, RAISED), (below, RAISED), (1.0, OK), (above, RAISED)]
+    line = _line(*points, (3.0, RAISED))
+    assert describe_1d(line) == [
+        "raises OverflowError for x <= 0.9999999999999999 or x >= 1.0000000000000002"
+    ]
+
+
+def test_a_bound_far_from_the_point_that_passed_keeps_four_digits() -> None:
+    line = _line((0.1, OK), (0.123456, RAISED), (3.0, RAISED))
+    assert describe_1d(line) == ["raises OverflowError for x >= 0.1235"]

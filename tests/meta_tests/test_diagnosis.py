@@ -236,6 +236,31 @@ def test_an_op_returning_none_is_named_where_it_returns_not_where_the_none_is_us
     assert "returns None, not a Value for every" in ops.problems.items[0].summary
 
 
+def test_an_op_storing_its_rule_as_backward_is_told_that_the_attribute_hides_the_method() -> None:
+    report = conformance.check(
+        f"{ENGINES / 'broken.py'}:MulRuleStoredAsBackward", profile="quick", seed=1, checks=["ops"]
+    )
+    [problem] = report.problems.items
+    assert str(problem.signature) == "op:mul:gradient"
+    assert "its result has an instance attribute `backward`, which hides" in problem.summary
+    assert (
+        "instance attribute"
+        not in conformance.check(
+            f"{ENGINES / 'broken.py'}:WrongMulDerivative", profile="quick", seed=1, checks=["ops"]
+        )
+        .problems.items[0]
+        .summary
+    )
+
+
+def test_a_value_that_is_notimplemented_says_where_notimplemented_comes_from() -> None:
+    report = conformance.check(
+        f"{ENGINES / 'broken.py'}:MulCallsFloatMethod", profile="quick", seed=1, checks=["ops"]
+    )
+    [problem] = report.problems.items
+    assert "NotImplemented, not a float (what float's own methods return" in problem.summary
+
+
 def test_an_op_returning_none_is_one_problem_for_the_ops_and_the_program_checks() -> None:
     target = f"{ENGINES / 'broken.py'}:PowForgetsReturn"
     # (random first: after the ops check, programs leave the failing pow out)
@@ -267,6 +292,18 @@ def test_an_engine_with_backward_spelled_otherwise_is_told_the_alias_and_about_a
         target, profile="quick", checks=["ops"], aliases=["backward=backwards"]
     )
     assert aliased.ok, aliased.problem_text()  # its one leaf now passes backward()
+
+
+def test_a_backward_each_value_holds_for_itself_is_a_rule_not_the_backward_pass() -> None:
+    target = f"{ENGINES / 'limited.py'}:RuleNamedBackward"
+    [problem] = conformance.check(target, profile="quick").problems.items
+    assert str(problem.signature) == "leaf:backward"
+    assert "has no method 'backward': each Value holds its own `backward`" in problem.summary
+    assert "try --alias backward=backprop, or" in problem.summary, problem.summary
+    aliased = conformance.check(
+        target, profile="quick", checks=["ops"], aliases=["backward=backprop"]
+    )
+    assert aliased.ok, aliased.problem_text()
 
 
 def test_a_port_with_its_own_words_for_backward_data_and_grad_learns_all_three_at_once() -> None:

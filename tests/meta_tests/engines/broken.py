@@ -627,6 +627,40 @@ class ReluSwallowsNan(Value):
         return out
 
 
+class MulCallsFloatMethod(Value):
+    """``mul`` as ``self.data.__mul__(other)``: right for a number, but float's own method,
+    given a Value, returns NotImplemented, and the product keeps that as its number."""
+
+    def __mul__(self, other: Value | Number) -> Value:
+        product = self.data.__mul__(other)  # BUG: a Value operand's number is other.data
+        other = self._lift(other)
+        out = self._result(0.0, (self, other), "*")
+        out.data = product
+
+        def _backward() -> None:
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+
+        out._backward = _backward
+        return out
+
+
+class MulRuleStoredAsBackward(Value):
+    """``mul`` stores its rule as ``out.backward``, not ``out._backward``: the instance attribute
+    hides ``Value.backward()`` on every product, and the rule backward() calls stays a no-op."""
+
+    def __mul__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        out = self._result(self.data * other.data, (self, other), "*")
+
+        def _backward() -> None:
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+
+        out.backward = _backward  # type: ignore[method-assign]  # BUG: out._backward
+        return out
+
+
 # === The registry =================================================================================
 
 
@@ -786,6 +820,14 @@ def _exp_of_a_sum(v: Any) -> list[float]:
     out = (a + b).exp()
     out.backward()
     return [out.data, a.grad, b.grad]
+
+
+def _product_of_values(v: Any) -> list[float]:
+    a, b = v(2.0), v(3.0)
+    out = a * b
+    out.backward()
+    number = out.data if isinstance(out.data, (int, float)) else math.nan  # NotImplemented
+    return [number, a.grad, b.grad]
 
 
 def _relu_of_nan(v: Any) -> list[float]:
@@ -1144,5 +1186,23 @@ BUGS: tuple[Bug, ...] = (
         _relu_of_nan,
         strict_only=True,
         problems=("op:relu:value:semantics",),
+    ),
+    Bug(
+        MulCallsFloatMethod,
+        "`self.data.__mul__(other)`: float's method returns NotImplemented for a Value operand,"
+        " and the product keeps it as its number",
+        "GeraldCSC/autograd_simple (GitHub): `+` and `*` call `self.val.__add__(other)`",
+        "ops",
+        _product_of_values,
+        problems=("op:mul:value",),
+    ),
+    Bug(
+        MulRuleStoredAsBackward,
+        "`out.backward = _backward` in `*`: the attribute hides backward() on every product, and"
+        " the product's `_backward` stays a no-op",
+        "EltonJacob/Autograd_engine (GitHub): its `__mul__` ends with `out.backward = _backward`",
+        "ops",
+        _binary(lambda a, b: a * b),
+        problems=("op:mul:gradient",),
     ),
 )

@@ -134,6 +134,18 @@ class BackwardsSpelledOut(_MicrogradNames):
         self.inner.backward()
 
 
+class RuleNamedBackward(Value):
+    """Each Value holds a function of its own named ``backward``, its node's rule (micrograd's
+    ``_backward``); the backward pass is ``backprop()``. ``v.backward()`` runs a rule."""
+
+    backward = None  # type: ignore[assignment]  # no backward() method on the class
+    backprop = Value.backward
+
+    def __init__(self, data: float, _children: tuple[Value, ...] = (), _op: str = "") -> None:
+        super().__init__(data, _children, _op)
+        self.backward = lambda: None
+
+
 class OwnApi(_Wrapped):
     """A port with its own words for the whole API: ``backprop()``, ``.value``, ``gradient()``."""
 

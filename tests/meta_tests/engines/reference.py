@@ -337,3 +337,19 @@ class Value:
         self.grad += 1.0
         for node in reversed(order):
             node._backward()
+
+
+class GradNoneUntilReached(Value):
+    """The reference engine with torch's convention for ``.grad``: None until a backward pass
+    reaches the Value, so an input the output does not depend on keeps None."""
+
+    def __init__(self, data: Number, _children: tuple[Value, ...] = (), _op: str = "") -> None:
+        super().__init__(data, _children, _op)
+        self.grad: float | None = None  # type: ignore[assignment]
+
+    def backward(self) -> None:
+        """Give the Values this pass reaches a gradient to accumulate into, then backpropagate."""
+        for node in self._topological_order():
+            if node.grad is None:
+                node.grad = 0.0
+        super().backward()

@@ -1,0 +1,62 @@
+"""A `.grad` left None (torch's convention for a Value backward() never reached) reads as 0."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import conformance
+from conformance.backends import load_backend
+from conformance.backends.adapter import read_gradients
+from conformance.program import Node, Program
+from conformance.reproducers.program import render
+
+ENGINES = Path(__file__).resolve().parents[1] / "meta_tests" / "engines"
+NONE_UNTIL_REACHED = f"{ENGINES / 'reference.py'}:GradNoneUntilReached"
+REFERENCE = f"{ENGINES / 'reference.py'}:Value"
+
+# v3 = v1 * 3.0: the output does not depend on v0, whose .grad the engine leaves None.
+UNUSED_INPUT = Program(
+    (
+        Node("input", value=0.5),
+        Node("input", value=-2.0),
+        Node("const", value=3.0),
+        Node("mul", (1, 2)),
+    ),
+    3,
+)
+
+
+def test_an_input_the_output_does_not_use_has_gradient_0_where_the_engine_leaves_it_none():
+    got = load_backend(NONE_UNTIL_REACHED).run(UNUSED_INPUT)
+    assert got.grads == {0: 0.0, 1: 3.0}
+
+
+def test_a_none_gradient_is_read_as_0_so_a_needed_one_is_judged_like_any_wrong_number():
+    assert read_gradients({0: None, 1: 2, 2: -0.0}, "gradient of input {}") == {
+        0: 0.0,
+        1: 2.0,
+        2: -0.0,
+    }
+
+
+def test_an_engine_with_torchs_none_gradients_conforms_to_every_op_and_program_check():
+    checks = ["ops", "random", "reuse", "reflected", "kinks", "inplace", "repeated-backward"]
+    report = conformance.check(NONE_UNTIL_REACHED, profile="quick", seed=3, checks=checks)
+    assert report.ok, report.failure_text()
+    assert all(c.status == "passed" and c.examples > 0 for c in report.checks), report.table()
+
+
+def test_a_reproducer_reads_a_none_gradient_as_0_too(tmp_path: Path) -> None:
+    expected = load_backend(REFERENCE).run(UNUSED_INPUT)
+    script = render(UNUSED_INPUT, expected, load_backend(NONE_UNTIL_REACHED), check="random")
+    path = tmp_path / "reproducer.py"
+    path.write_text(script)
+    run = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 of 5 numbers differ" in run.stdout
+    assert re.search(r"grad +of v0 +expected 0\.0 +got 0\.0", run.stdout), run.stdout
