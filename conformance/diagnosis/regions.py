@@ -101,13 +101,15 @@ def tag_of(finding: Finding, swapped: float | None = None) -> Tag:
     if not math.isfinite(expected):
         return Tag(f"{'0' if got == 0.0 else 'a finite number'} instead of {expected!r}")
     tolerance = finding.tolerance
+    # A 0 is a 0 (a rule that never ran), even where the swapped result is within tolerance
+    # of it: a tolerance sized to torch's -5e15 holds the swapped -4e-8 and 0 alike.
+    if got == 0.0 and expected != 0.0:
+        return Tag("0")
     # The swapped result is computed otherwise (v * c ** -1 for v / c): it may round otherwise,
     # and tolerance is sized to torch's number, which may be 1e60 times smaller.
     near = max(tolerance, SWAPPED_SLOP * abs(swapped)) if swapped is not None else 0.0
     if swapped is not None and math.isfinite(swapped) and abs(got - swapped) <= near:
         return Tag("operands swapped")
-    if got == 0.0 and expected != 0.0:
-        return Tag("0")
     if expected != 0.0 and abs(got + expected) <= tolerance:
         return Tag("sign flipped")
     if expected == 0.0:

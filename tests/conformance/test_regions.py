@@ -60,3 +60,13 @@ def test_a_bound_has_the_digits_that_tell_it_from_the_point_beside_it_that_passe
 def test_a_bound_far_from_the_point_that_passed_keeps_four_digits() -> None:
     line = _line((0.1, OK), (0.123456, RAISED), (3.0, RAISED))
     assert describe_1d(line) == ["raises OverflowError for x >= 0.1235"]
+
+
+def test_a_gradient_of_0_is_0_even_where_the_swapped_operands_give_nearly_0() -> None:
+    # Zekepeke's a / b, whose b never gets a gradient: at a = 0.5, b = 1e-8 torch's is -5e15,
+    # and the swapped b / a would give -4e-8, within the tolerance of -5e15 as 0 is.
+    finding = Finding("wrong", -5e15, 0.0, tolerance=2.0)
+    assert tag_of(finding, swapped=-4e-8).category == "0"
+    assert tag_of(Finding("wrong", -5e15, -4e-8, tolerance=2.0), swapped=-4e-8).category == (
+        "operands swapped"
+    )
