@@ -13,6 +13,7 @@ is a bug of the graph machinery.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import random
 import struct
@@ -510,7 +511,7 @@ def _tag(op: Op, quantity: str, point: tuple[float, float], finding: Finding) ->
     if quantity in ("a", "b"):
         holds_result = finding.got is not None and finding.got == op.ieee(a, b)
         return Tag("left holding the result" if holds_result else "its data changed")
-    return tag_of(finding, _swapped(op, quantity, a, b))
+    return tag_of(finding, _swapped(op, quantity, a, b), _mirrored(op, quantity, a))
 
 
 def _swapped(op: Op, quantity: str, a: float, b: float) -> float | None:
@@ -526,6 +527,38 @@ def _swapped(op: Op, quantity: str, a: float, b: float) -> float | None:
     # Where swapping only flips the sign (a - b), "sign flipped" says it without guessing why.
     own_a, own_b = op.partials_at(a, b, op.ieee(a, b))
     return None if swapped == -(own_a if quantity == "grad a" else own_b) else swapped
+
+
+def _mirrored(op: Op, quantity: str, x: float) -> tuple[str, float] | None:
+    """What ``quantity`` of a unary op is at -x, with its label (``sigmoid(-x)``): a formula
+    that flips its operand's sign. None where the quantity is odd (``tanh``: "sign flipped"
+    says it) or even (``cos``, ``sigmoid'``: the same number), or for an op with kinks, whose
+    pieces meet there other slips (relu(-x) is the |x| or the 0 of a relu wrong otherwise)."""
+    if op.arity != 1 or op.has_kinks or not math.isfinite(x) or x == 0.0:
+        return None
+    if _symmetric(op, quantity):
+        return None
+    there = _unary_at(op, quantity, -x)
+    if not math.isfinite(there):
+        return None
+    return (f"{op.method or op.name}(-x)" if quantity == "value" else "the gradient at -x"), there
+
+
+def _unary_at(op: Op, quantity: str, x: float) -> float:
+    """A unary op's value (``quantity`` "value") or derivative at x, as float64 computes it."""
+    y = op.ieee(x, 0.0)
+    return y if quantity == "value" else op.partials_at(x, 0.0, y)[0]
+
+
+@functools.cache
+def _symmetric(op: Op, quantity: str) -> bool:
+    """Whether ``quantity`` of a unary op is even or odd, as seen at ordinary operands (where
+    float64 computes both sides alike: far out, a cancellation may tell them apart)."""
+    for x in (0.5, 1.25, 3.0):
+        here, there = _unary_at(op, quantity, x), _unary_at(op, quantity, -x)
+        if not any(math.isclose(here, s * there, rel_tol=1e-9) for s in (1.0, -1.0)):
+            return False
+    return True
 
 
 @dataclass

@@ -82,8 +82,11 @@ def _float32(x: float) -> float:
         return math.inf
 
 
-def tag_of(finding: Finding, swapped: float | None = None) -> Tag:
-    """The tag of a failing finding; ``swapped`` is the value with the operands swapped."""
+def tag_of(
+    finding: Finding, swapped: float | None = None, mirrored: tuple[str, float] | None = None
+) -> Tag:
+    """The tag of a failing finding; ``swapped`` is the value with the operands swapped,
+    ``mirrored`` a unary op's number at -x with its label (``sigmoid(-x)``)."""
     if finding.error:
         if finding.raised[0]:
             return Tag(f"raises {finding.raised[0]}")
@@ -101,15 +104,20 @@ def tag_of(finding: Finding, swapped: float | None = None) -> Tag:
     if not math.isfinite(expected):
         return Tag(f"{'0' if got == 0.0 else 'a finite number'} instead of {expected!r}")
     tolerance = finding.tolerance
-    # A 0 is a 0 (a rule that never ran), even where the swapped result is within tolerance
-    # of it: a tolerance sized to torch's -5e15 holds the swapped -4e-8 and 0 alike.
+    # What a slip in the formula would give: the operands swapped (c / v as v / c), a unary
+    # op at -x. Computed otherwise (v * c ** -1 for v / c), it may round otherwise, and the
+    # tolerance is sized to torch's number, which may be 1e60 times smaller.
+    slips = [("operands swapped", swapped)] if swapped is not None else []
+    slips += [mirrored] if mirrored is not None else []
+    near = [(label, x, max(tolerance, SWAPPED_SLOP * abs(x))) for label, x in slips]
+    # A 0 is a 0 (a rule that never ran), even where a slip's number is within tolerance of
+    # it: a tolerance sized to torch's -5e15 holds the swapped operands' -4e-8 and 0 alike.
     if got == 0.0 and expected != 0.0:
         return Tag("0")
-    # The swapped result is computed otherwise (v * c ** -1 for v / c): it may round otherwise,
-    # and tolerance is sized to torch's number, which may be 1e60 times smaller.
-    near = max(tolerance, SWAPPED_SLOP * abs(swapped)) if swapped is not None else 0.0
-    if swapped is not None and math.isfinite(swapped) and abs(got - swapped) <= near:
-        return Tag("operands swapped")
+    for label, x, slop in near:
+        # A slip that gives torch's number, to within the slop, explains no error.
+        if math.isfinite(x) and abs(got - x) <= slop < abs(expected - x):
+            return Tag(label)
     if expected != 0.0 and abs(got + expected) <= tolerance:
         return Tag("sign flipped")
     if expected == 0.0:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from conformance.checks.per_op import _mirrored
 from conformance.diagnosis.regions import Finding, Tag, describe_1d, tag_of
+from conformance.ops import OPS
 
 RAISED = Finding("wrong", 1.0, None, error="OverflowError: math range error")
 PREVENTED = Finding("unchecked", prevented=True)  # backward raised first: the value is unknown
@@ -70,3 +72,19 @@ def test_a_gradient_of_0_is_0_even_where_the_swapped_operands_give_nearly_0() ->
     assert tag_of(Finding("wrong", -5e15, -4e-8, tolerance=2.0), swapped=-4e-8).category == (
         "operands swapped"
     )
+
+
+def test_a_unary_op_computed_at_minus_x_is_named_by_the_op_at_minus_x() -> None:
+    # cccbook's sigmoid, 1 / (1 + exp(x)): 0.269 at x = 1, where torch's is 0.731.
+    finding = Finding("wrong", 0.7310585786300049, 0.2689414213699951, tolerance=1e-16)
+    assert tag_of(finding, mirrored=("sigmoid(-x)", 0.2689414213699951)).category == ("sigmoid(-x)")
+    assert tag_of(finding, mirrored=("sigmoid(-x)", 0.5)).category == "relative error"
+
+
+def test_a_unary_op_at_minus_x_is_an_alternative_only_where_it_is_another_number() -> None:
+    sigmoid, tanh, cos = OPS["sigmoid"], OPS["tanh"], OPS["cos"]
+    assert _mirrored(sigmoid, "value", 1.0) == ("sigmoid(-x)", sigmoid.ieee(-1.0, 0.0))
+    assert _mirrored(sigmoid, "grad a", 1.0) is None  # sigmoid' is even: no other number
+    assert _mirrored(tanh, "value", 1.0) is None  # odd: "sign flipped" says it
+    assert _mirrored(cos, "value", 1.0) is None  # even: the same number
+    assert _mirrored(sigmoid, "value", 0.0) is None

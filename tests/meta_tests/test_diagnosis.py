@@ -261,6 +261,14 @@ def test_a_value_that_is_notimplemented_says_where_notimplemented_comes_from() -
     assert "NotImplemented, not a float (what float's own methods return" in problem.summary
 
 
+def test_a_unary_op_that_flips_its_operands_sign_is_said_to_compute_the_op_at_minus_x() -> None:
+    report = conformance.check(
+        f"{ENGINES / 'broken.py'}:SigmoidSignFlipped", profile="quick", seed=1, checks=["ops"]
+    )
+    [problem] = report.problems.items
+    assert problem.summary.startswith("sigmoid:v (v.sigmoid()): value wrong: sigmoid(-x) for")
+
+
 def test_an_op_returning_none_is_one_problem_for_the_ops_and_the_program_checks() -> None:
     target = f"{ENGINES / 'broken.py'}:PowForgetsReturn"
     # (random first: after the ops check, programs leave the failing pow out)

@@ -661,6 +661,21 @@ class MulRuleStoredAsBackward(Value):
         return out
 
 
+class SigmoidSignFlipped(Value):
+    """``sigmoid`` as ``1 / (1 + e ** x)``: the exponent's sign lost, so it computes
+    ``sigmoid(-x)``; its rule, written on the output, looks right."""
+
+    def sigmoid(self) -> Value:
+        """The logistic function, of the wrong sign of its operand."""
+        out = self._result(1.0 / (1.0 + ieee_exp(self.data)), (self,), "sigmoid")  # BUG: -x
+
+        def _backward() -> None:
+            self.grad += out.data * (1.0 - out.data) * out.grad
+
+        out._backward = _backward
+        return out
+
+
 # === The registry =================================================================================
 
 
@@ -1204,5 +1219,13 @@ BUGS: tuple[Bug, ...] = (
         "ops",
         _binary(lambda a, b: a * b),
         problems=("op:mul:gradient",),
+    ),
+    Bug(
+        SigmoidSignFlipped,
+        "sigmoid as `1 / (1 + exp(x))`: the exponent's sign lost, so it computes sigmoid(-x)",
+        "cccbook/py2cs (GitHub): its micrograd's sigmoid",
+        "ops",
+        _unary("sigmoid", 1.0),
+        problems=("op:sigmoid:value",),
     ),
 )
