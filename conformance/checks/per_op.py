@@ -18,6 +18,7 @@ import math
 import random
 import struct
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -34,7 +35,7 @@ from conformance.diagnosis.regions import (
     ordinary,
     tag_of,
 )
-from conformance.ops import OPS, Op, Variant
+from conformance.ops import OPS, Op, Variant, family
 from conformance.program import Node, Program
 from conformance.tolerance import ABS, REL, scales
 
@@ -461,7 +462,7 @@ class _Evaluator:
         nonfinite = ctx.oracle.determines_nonfinite_gradients
         return judge_point(program, form, expected, got, nonfinite_gradients=nonfinite)
 
-    def refiner(self, name: str, quantity: str) -> Refine:
+    def refiner(self, name: str, quantity: str, rank: Counter[str] | None = None) -> Refine:
         """Bisection between a passing x and a failing x of a unary op: the failing x nearest
         the passing one (to within BISECTION_STEPS halvings of their distance in doubles)."""
 
@@ -475,7 +476,7 @@ class _Evaluator:
                 if math.isnan(x):
                     break
                 finding = self.one(single_op_program(name, "v", x, 0.0), "v")[quantity]
-                tag = _tag(OPS[name], quantity, (x, 0.0), finding)
+                tag = _tag(OPS[name], "v", quantity, (x, 0.0), finding, rank)
                 if tag is not None and tag.category == category:
                     hi = mid
                 else:
@@ -486,16 +487,35 @@ class _Evaluator:
 
 
 def _tags(
-    name: str, form: str, judged: list[tuple[tuple[float, float], dict[str, Finding]]]
+    name: str,
+    form: str,
+    judged: list[tuple[tuple[float, float], dict[str, Finding]]],
+    rank: dict[str, Counter[str]],
 ) -> dict[str, list[tuple[tuple[float, float], Finding, Tag | None]]]:
     op = OPS[name]
     out: dict[str, list[tuple[tuple[float, float], Finding, Tag | None]]] = {}
     for point, findings in judged:
         for quantity, finding in findings.items():
             out.setdefault(quantity, []).append(
-                (point, finding, _tag(op, quantity, point, finding))
+                (point, finding, _tag(op, form, quantity, point, finding, rank.get(quantity)))
             )
     return out
+
+
+def _slip_rank(
+    op: Op, form: str, judged: list[tuple[tuple[float, float], dict[str, Finding]]]
+) -> dict[str, Counter[str]]:
+    """Per quantity, at how many failing points each slip fits: where several fit one point
+    (relu computed as abs: abs(x) and -x alike below 0), the one that fits most is named."""
+    rank: dict[str, Counter[str]] = {}
+    for (a, b), findings in judged:
+        for quantity, finding in findings.items():
+            if not finding.failing or quantity in ("a", "b"):
+                continue
+            for slip in _slips(op, form, quantity, a, b):
+                if tag_of(finding, slips=[slip]).category == slip[0]:
+                    rank.setdefault(quantity, Counter())[slip[0]] += 1
+    return rank
 
 
 def _axes(form: str) -> tuple[str, str]:
@@ -503,15 +523,58 @@ def _axes(form: str) -> tuple[str, str]:
     return {"vv": ("a", "b"), "vc": ("v", "c"), "cv": ("c", "v")}[form]
 
 
-def _tag(op: Op, quantity: str, point: tuple[float, float], finding: Finding) -> Tag | None:
-    """What the engine did at a failing point (None where it did not fail)."""
+def _tag(
+    op: Op,
+    form: str,
+    quantity: str,
+    point: tuple[float, float],
+    finding: Finding,
+    rank: Counter[str] | None = None,
+) -> Tag | None:
+    """What the engine did at a failing point (None where it did not fail); of the slips that
+    fit it, the one ``rank`` counts most often."""
     if not finding.failing:
         return None
     a, b = point
     if quantity in ("a", "b"):
         holds_result = finding.got is not None and finding.got == op.ieee(a, b)
         return Tag("left holding the result" if holds_result else "its data changed")
-    return tag_of(finding, _swapped(op, quantity, a, b), _mirrored(op, quantity, a))
+    slips = _slips(op, form, quantity, a, b)
+    if rank:
+        slips.sort(key=lambda slip: -rank[slip[0]])  # stable: the table's order breaks ties
+    return tag_of(finding, slips=slips)
+
+
+def _slips(op: Op, form: str, quantity: str, a: float, b: float) -> list[tuple[str, float]]:
+    """What a slip in the engine's formula would give at (a, b), labelled: the operands swapped
+    (``c / v`` as ``v / c``), a unary op at -x (``sigmoid(-x)``), or for the value another op
+    of the table (``a + b`` for ``a - b``, ``tanh(x)`` for relu)."""
+    slips = []
+    swapped = _swapped(op, quantity, a, b)
+    if swapped is not None:
+        slips.append(("operands swapped", swapped))
+    mirrored = _mirrored(op, quantity, a)
+    if mirrored is not None:
+        slips.append(mirrored)
+    if quantity == "value":
+        slips += _other_ops(op, form, a, b)
+    return slips
+
+
+def _other_ops(op: Op, form: str, a: float, b: float) -> list[tuple[str, float]]:
+    """The values of the table's other ops of the same arity at (a, b), each labelled as the
+    variant names its operands: ``c + v`` beside ``c - v``, ``tanh(x)`` beside ``v.relu()``."""
+    first, second = ("x", "") if op.arity == 1 else _axes(form)
+    values = []
+    for other in OPS.values():
+        if other.arity != op.arity or other.inplace or family(other.name) == family(op.name):
+            continue
+        if other.arity == 1 and other.method:
+            label = f"{other.method}({first})"
+        else:
+            label = other.source.format(out="t", a=first, b=second).removeprefix("t = ")
+        values.append((label, other.ieee(a, b)))
+    return values
 
 
 def _swapped(op: Op, quantity: str, a: float, b: float) -> float | None:
@@ -591,13 +654,14 @@ class PerOpCheck(Check):
                 run.unfinished.append((name, form))
                 if not judged:
                     continue
-            result = VariantResult((name, form), _tags(name, form, judged))
+            rank = _slip_rank(OPS[name], form, judged)
+            result = VariantResult((name, form), _tags(name, form, judged, rank))
             for quantity, found in result.findings.items():
                 if not any(f.failing for _, f, _ in found):
                     continue
                 if form == "v":
                     line = [(p[0], f, t) for p, f, t in found]
-                    refine = evaluator.refiner(name, quantity)
+                    refine = evaluator.refiner(name, quantity, rank.get(quantity))
                     result.regions[quantity] = describe_1d(line, "x", refine)
                 else:
                     result.regions[quantity] = describe_2d(found, _axes(form))

@@ -83,10 +83,11 @@ def _float32(x: float) -> float:
 
 
 def tag_of(
-    finding: Finding, swapped: float | None = None, mirrored: tuple[str, float] | None = None
+    finding: Finding, swapped: float | None = None, slips: Sequence[tuple[str, float]] = ()
 ) -> Tag:
     """The tag of a failing finding; ``swapped`` is the value with the operands swapped,
-    ``mirrored`` a unary op's number at -x with its label (``sigmoid(-x)``)."""
+    ``slips`` what other slips would give, labelled (``sigmoid(-x)``, ``a + b``), the one to
+    name first where several fit."""
     if finding.error:
         if finding.raised[0]:
             return Tag(f"raises {finding.raised[0]}")
@@ -105,18 +106,17 @@ def tag_of(
         return Tag(f"{'0' if got == 0.0 else 'a finite number'} instead of {expected!r}")
     tolerance = finding.tolerance
     # What a slip in the formula would give: the operands swapped (c / v as v / c), a unary
-    # op at -x. Computed otherwise (v * c ** -1 for v / c), it may round otherwise, and the
-    # tolerance is sized to torch's number, which may be 1e60 times smaller.
-    slips = [("operands swapped", swapped)] if swapped is not None else []
-    slips += [mirrored] if mirrored is not None else []
-    near = [(label, x, max(tolerance, SWAPPED_SLOP * abs(x))) for label, x in slips]
-    # A 0 is a 0 (a rule that never ran), even where a slip's number is within tolerance of
-    # it: a tolerance sized to torch's -5e15 holds the swapped operands' -4e-8 and 0 alike.
+    # op at -x, another op. Computed otherwise (v * c ** -1 for v / c), it may round otherwise:
+    # the engine's number is named by a slip within SWAPPED_SLOP of it, relatively. Not within
+    # the tolerance, which is sized to torch's number: a tolerance sized to torch's -5e15 holds
+    # the swapped operands' -4e-8 and 0 alike, one sized to tanh's -1 a 1e-16 and relu's 0.
+    named = [("operands swapped", swapped)] if swapped is not None else []
     if got == 0.0 and expected != 0.0:
-        return Tag("0")
-    for label, x, slop in near:
-        # A slip that gives torch's number, to within the slop, explains no error.
-        if math.isfinite(x) and abs(got - x) <= slop < abs(expected - x):
+        return Tag("0")  # a 0 is a 0 (a rule that never ran)
+    for label, x in [*named, *slips]:
+        slop = SWAPPED_SLOP * abs(x)
+        # A slip that gives torch's number, to within the tolerance, explains no error.
+        if math.isfinite(x) and abs(got - x) <= slop and max(tolerance, slop) < abs(expected - x):
             return Tag(label)
     if expected != 0.0 and abs(got + expected) <= tolerance:
         return Tag("sign flipped")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conformance.checks.per_op import _mirrored
+import math
+
+from conformance.checks.per_op import _mirrored, _other_ops
 from conformance.diagnosis.regions import Finding, Tag, describe_1d, tag_of
 from conformance.ops import OPS
 
@@ -77,8 +79,8 @@ def test_a_gradient_of_0_is_0_even_where_the_swapped_operands_give_nearly_0() ->
 def test_a_unary_op_computed_at_minus_x_is_named_by_the_op_at_minus_x() -> None:
     # cccbook's sigmoid, 1 / (1 + exp(x)): 0.269 at x = 1, where torch's is 0.731.
     finding = Finding("wrong", 0.7310585786300049, 0.2689414213699951, tolerance=1e-16)
-    assert tag_of(finding, mirrored=("sigmoid(-x)", 0.2689414213699951)).category == ("sigmoid(-x)")
-    assert tag_of(finding, mirrored=("sigmoid(-x)", 0.5)).category == "relative error"
+    assert tag_of(finding, slips=[("sigmoid(-x)", 0.2689414213699951)]).category == ("sigmoid(-x)")
+    assert tag_of(finding, slips=[("sigmoid(-x)", 0.5)]).category == "relative error"
 
 
 def test_a_unary_op_at_minus_x_is_an_alternative_only_where_it_is_another_number() -> None:
@@ -88,3 +90,22 @@ def test_a_unary_op_at_minus_x_is_an_alternative_only_where_it_is_another_number
     assert _mirrored(tanh, "value", 1.0) is None  # odd: "sign flipped" says it
     assert _mirrored(cos, "value", 1.0) is None  # even: the same number
     assert _mirrored(sigmoid, "value", 0.0) is None
+
+
+def test_the_other_ops_an_op_may_compute_are_named_as_the_variant_names_its_operands() -> None:
+    beside_c_minus_v = dict(_other_ops(OPS["sub"], "cv", 2.0, 3.0))
+    assert beside_c_minus_v["c + v"] == 5.0
+    assert beside_c_minus_v["c ** v"] == 8.0
+    assert "c - v" not in beside_c_minus_v  # not the op itself
+    assert not any("=" in label for label in beside_c_minus_v)  # no in-place variants
+    beside_relu = dict(_other_ops(OPS["relu"], "v", 0.5, 0.0))
+    assert beside_relu["tanh(x)"] == math.tanh(0.5)
+    assert beside_relu["-x"] == -0.5
+
+
+def test_a_tiny_number_is_no_slip_to_another_tiny_number_within_torchs_tolerance() -> None:
+    # pepejammers42's tanh, exp(2**x) ratios: 1.1e-16 at x = -52 where torch's is -1. relu(x)'s
+    # 0 and exp(x)'s 2.6e-23 lie within the tolerance sized to -1, and neither is what it did.
+    finding = Finding("wrong", -1.0, 1.1102230246251565e-16, tolerance=4.4e-16)
+    slips = [("relu(x)", 0.0), ("exp(x)", 2.6102790696677047e-23)]
+    assert tag_of(finding, slips=slips).category == "relative error"

@@ -269,6 +269,14 @@ def test_a_unary_op_that_flips_its_operands_sign_is_said_to_compute_the_op_at_mi
     assert problem.summary.startswith("sigmoid:v (v.sigmoid()): value wrong: sigmoid(-x) for")
 
 
+def test_an_op_that_computes_another_op_is_said_to_compute_that_op() -> None:
+    report = conformance.check(
+        f"{ENGINES / 'broken.py'}:ReluComputesTanh", profile="quick", seed=1, checks=["ops"]
+    )
+    [problem] = report.problems.items
+    assert problem.summary.startswith("relu:v (v.relu()): value wrong: tanh(x) for"), problem
+
+
 def test_an_op_returning_none_is_one_problem_for_the_ops_and_the_program_checks() -> None:
     target = f"{ENGINES / 'broken.py'}:PowForgetsReturn"
     # (random first: after the ops check, programs leave the failing pow out)

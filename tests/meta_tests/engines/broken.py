@@ -676,6 +676,22 @@ class SigmoidSignFlipped(Value):
         return out
 
 
+class ReluComputesTanh(Value):
+    """``relu``'s forward is another op's (``tanh``), its rule relu's: a method copied from its
+    neighbour and only half edited."""
+
+    def relu(self) -> Value:
+        """A rectifier whose number is tanh's."""
+        out = self._result(math.tanh(self.data), (self,), "relu")  # BUG: max(x, 0)
+
+        def _backward() -> None:
+            if not self.data <= 0.0:
+                self.grad += out.grad
+
+        out._backward = _backward
+        return out
+
+
 # === The registry =================================================================================
 
 
@@ -1227,5 +1243,13 @@ BUGS: tuple[Bug, ...] = (
         "ops",
         _unary("sigmoid", 1.0),
         problems=("op:sigmoid:value",),
+    ),
+    Bug(
+        ReluComputesTanh,
+        "relu's forward computes another op (tanh) under relu's rule",
+        "mxmasterton/autograd (GitHub): its `relu()` returns `math.tanh` of its operand",
+        "ops",
+        _unary("relu", 0.5),
+        problems=("op:relu:value",),
     ),
 )
