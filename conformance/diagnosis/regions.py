@@ -70,9 +70,10 @@ class Tag:
         return self.category
 
 
-SWAPPED_SLOP = 1e-12
-"""Relative difference within which a number is labelled the swapped operands' result (a
-label only: whether it is wrong was judged before, against torch's tolerance)."""
+SLIP_SLOP = 1e-12
+"""Relative difference within which an engine's number is labelled a slip's result (the operands
+swapped, a unary op at -x, another op): a label only, whether it is wrong was judged before,
+against torch's tolerance."""
 
 
 def _float32(x: float) -> float:
@@ -82,12 +83,10 @@ def _float32(x: float) -> float:
         return math.inf
 
 
-def tag_of(
-    finding: Finding, swapped: float | None = None, slips: Sequence[tuple[str, float]] = ()
-) -> Tag:
-    """The tag of a failing finding; ``swapped`` is the value with the operands swapped,
-    ``slips`` what other slips would give, labelled (``sigmoid(-x)``, ``a + b``), the one to
-    name first where several fit."""
+def tag_of(finding: Finding, slips: Sequence[tuple[str, float]] = ()) -> Tag:
+    """The tag of a failing finding; ``slips`` are what slips in the formula would give,
+    labelled (``operands swapped``, ``sigmoid(-x)``, ``a + b``), in the order to name them
+    where several fit."""
     if finding.error:
         if finding.raised[0]:
             return Tag(f"raises {finding.raised[0]}")
@@ -107,14 +106,13 @@ def tag_of(
     tolerance = finding.tolerance
     # What a slip in the formula would give: the operands swapped (c / v as v / c), a unary
     # op at -x, another op. Computed otherwise (v * c ** -1 for v / c), it may round otherwise:
-    # the engine's number is named by a slip within SWAPPED_SLOP of it, relatively. Not within
+    # the engine's number is named by a slip within SLIP_SLOP of it, relatively. Not within
     # the tolerance, which is sized to torch's number: a tolerance sized to torch's -5e15 holds
     # the swapped operands' -4e-8 and 0 alike, one sized to tanh's -1 a 1e-16 and relu's 0.
-    named = [("operands swapped", swapped)] if swapped is not None else []
     if got == 0.0 and expected != 0.0:
         return Tag("0")  # a 0 is a 0 (a rule that never ran)
-    for label, x in [*named, *slips]:
-        slop = SWAPPED_SLOP * abs(x)
+    for label, x in slips:
+        slop = SLIP_SLOP * abs(x)
         # A slip that gives torch's number, to within the tolerance, explains no error.
         if math.isfinite(x) and abs(got - x) <= slop and max(tolerance, slop) < abs(expected - x):
             return Tag(label)
