@@ -58,6 +58,7 @@ from conformance.diagnosis.op_problems import (
 )
 from conformance.diagnosis.problems import Problem, Problems, Signature
 from conformance.diagnosis.regions import finite
+from conformance.diagnosis.variation import Variation, until_it_fails, variation
 from conformance.failure_store import FailureStore
 from conformance.ops import Variant, family
 from conformance.oracles.table import TableOracle
@@ -91,6 +92,9 @@ CHECK_SHRINK_BUDGET = 30.0
 CRASH_SHRINK_BUDGET = 2.0
 """At most this much shrinking for a hang, or for a crash or protocol break of a process
 backend: every shrink step waits out a timeout or restarts a process, for little gain."""
+
+SHRINK_RUNS = 4
+"""Runs of a shrink candidate that passed, for an engine seen failing in some runs only."""
 
 MAX_NEW_PROBLEMS = 6
 """A check stops searching after finding this many new problems."""
@@ -384,6 +388,9 @@ def _search_round(
         if not state.shrinking:
             state.examples += outcome.runs
             state.unchecked += outcome.unchecked
+        elif not outcome.failed and _battery(ctx).varies and isinstance(check, ProgramCheck):
+            # A smaller program of an engine that fails in some runs only: one pass is no proof.
+            outcome = until_it_fails(outcome, lambda o: check.judge_again(ctx, o), SHRINK_RUNS - 1)
         if not outcome.failed:
             return
         known = _known(ctx, problems, outcome)
@@ -499,7 +506,10 @@ def _record(
     # A failure the battery explains as a graph bug is one, wherever it showed.
     severity = "error" if signature.kind == "graph" else outcome.verdict.severity
     replay = replay_command(ctx, seed_value, check.name, severity == "semantics")
-    failure = _failure(check, ctx, example, outcome, replay)
+    varies = _variation(check, ctx, outcome)
+    if varies is not None and ctx.battery is not None:
+        ctx.battery.varies = True
+    failure = _failure(check, ctx, example, outcome, replay, varies)
     result.failures.append(failure)
     program = outcome.program
     problem = Problem(
@@ -511,7 +521,10 @@ def _record(
         details=(
             (outcome.verdict.error or "").splitlines()[1:7]  # a crash: the stderr tail
             if outcome.verdict.error
-            else outcome.verdict.describe().splitlines()[:6]
+            else [
+                *([varies.in_words()] if varies else []),
+                *outcome.verdict.describe().splitlines()[:6],
+            ]
         ),
         reproducer=failure.reproducer,
         replay=replay,
@@ -684,10 +697,38 @@ def _alone_witness(ctx: CheckContext, signature: Signature) -> tuple[Program, Ou
     return (program, outcome) if outcome.failed else None
 
 
+WITNESS_NODES = 200
+"""Longer failing programs (the deep check's chains) are not run again."""
+
+
+def _variation(check: Check, ctx: CheckContext, outcome: Outcome) -> Variation | None:
+    """How a new problem's failing program varies from run to run (``variation``), where a
+    run again can tell: wrong numbers (not an exception or a hang) in a program not too long."""
+    program = outcome.program
+    if (
+        not isinstance(check, ProgramCheck)
+        or program is None
+        or outcome.expected is None
+        or outcome.verdict.error is not None
+        or len(program.nodes) > WITNESS_NODES
+    ):
+        return None
+    semantics = outcome.verdict.severity == "semantics"
+    # Judged as the failure was: a one-op program the program judge leaves open, as an op.
+    return variation(
+        outcome, lambda first: _as_an_op(check.judge_again(ctx, first), semantics=semantics)
+    )
+
+
 def _failure(
-    check: Check, ctx: CheckContext, example: Any, outcome: Outcome, replay: str
+    check: Check,
+    ctx: CheckContext,
+    example: Any,
+    outcome: Outcome,
+    replay: str,
+    varies: Variation | None = None,
 ) -> Failure:
-    summary = outcome.verdict.describe()
+    summary = "\n".join([*([varies.in_words()] if varies else []), outcome.verdict.describe()])
     program = outcome.program
     script = check.reproducer(ctx, example, outcome, replay)
     if script is None and program is not None and outcome.expected is not None:
@@ -699,6 +740,7 @@ def _failure(
             replay=replay,
             summary=summary,
             mismatches=[(m.kind, m.node) for m in outcome.verdict.mismatches],
+            runs=(varies.failed, varies.runs) if varies and varies.some_runs_pass else None,
         )
     if script is None:
         script = f"# no program to reproduce; replay with:\n# {replay}\n"
@@ -981,7 +1023,12 @@ def _run_checks(
     # The budget counts from the start: probing and the battery (oracle work included) spend it too.
     budget_ends = started + BUDGETS[profile]
     battery_ends = started + BATTERY_SHARE * BUDGETS[profile]
-    ctx.battery = run_battery(_evaluator(RANDOM, ctx), found.supported, deadline=battery_ends)
+    ctx.battery = run_battery(
+        _evaluator(RANDOM, ctx),
+        found.supported,
+        deadline=battery_ends,
+        again=lambda outcome: RANDOM.judge_again(ctx, outcome),
+    )
     weights = {c.name: c.example_count(profile) * c.cost for c in selected}
     weight_left = sum(weights.values()) or 1
     # When Value(x) does not hold x, or backward() does not seed the gradient with 1, no

@@ -24,6 +24,12 @@ twice. What fails there names the bugs:
 * two backward passes failing while one passes is torch's accumulation (a semantics difference):
   ``semantics:repeated-backward``.
 
+Each textbook program that passes runs again (``BATTERY_RUNS``; the engine only, against the
+same oracle numbers) and counts as failing if any run failed: an engine that iterates a set of
+Values (``_prev = set(children)``, whose order follows memory addresses) may fail a program in one
+run and pass it in the next, and one family's lucky run must not make a machinery bug look like
+the other families' own.
+
 A failing program, shrunk or not, gets the signature of the battery result it shows (its shapes
 and families); only a failure the battery does not explain falls back to its own shrunk shape and
 families, which is what keeps the search going: a fresh failure that the battery explains as a
@@ -39,6 +45,7 @@ from dataclasses import dataclass, field
 
 from conformance.checks.base import Outcome
 from conformance.diagnosis.problems import Signature
+from conformance.diagnosis.variation import until_it_fails
 from conformance.ops import OPS, Op, Variant, family
 from conformance.oracles.table import TableOracle
 from conformance.program import Node, Program
@@ -281,6 +288,9 @@ class Battery:
     accumulation bug there shows wherever their operand is shared, leaf or not."""
     merges_equal: bool = False
     """The engine fails ``(a * 3) * (a + 4)`` at a = 2 and not ``(a * 3) * (a + 5)``."""
+    varies: bool = False
+    """Some program failed in one run and passed in another (see the module docstring): a
+    passing run then proves less, and shrinking runs a candidate more than once."""
     alone_at: dict[str, Program] = field(default_factory=dict)
     """Per op family found failing on its own, the one-op program that showed it (the battery's,
     or a failing program's node tried alone at the operands it met there)."""
@@ -331,19 +341,33 @@ def _fails(shape: str, failing: set[str], one_operand: bool) -> bool:
     return shape in failing or (one_operand and shape in shared and "shared-leaf" in failing)
 
 
+BATTERY_RUNS = 4
+"""Runs of each textbook program that passed its first run (see the module docstring)."""
+
+VARYING_RUNS = 24
+"""Runs of each textbook program that passed, once some program failed in one run and passed in
+another: one the engine fails in one run of two is then missed once in 16 million."""
+
 BATTERY_MAX_HANGS = 2
 """The battery stops after this many textbook programs hang: each waits out the timeout, and
 the checks report the hang itself."""
 
 
 def run_battery(
-    evaluate: Evaluate, supported: Iterable[Variant], *, deadline: float = math.inf
+    evaluate: Evaluate,
+    supported: Iterable[Variant],
+    *,
+    deadline: float = math.inf,
+    again: Callable[[Outcome], Outcome] | None = None,
 ) -> Battery:
     """Run the textbook programs on the engine (see the module docstring), until ``deadline``
-    (``time.perf_counter()``): what is left untried explains nothing."""
+    (``time.perf_counter()``): what is left untried explains nothing. A program that passes
+    runs again with ``again``, up to ``BATTERY_RUNS`` runs in all (``VARYING_RUNS`` once some
+    program failed in one run and passed in another), until one fails."""
     usable = set(supported)
     battery = Battery()
     tried: dict[str, set[str]] = {}
+    passed: list[tuple[str, str, Outcome]] = []
     hangs = 0
     families = sorted({family(n) for n, _ in usable})
     # First: whether a textbook program may hold equal numbers without being about them.
@@ -359,6 +383,11 @@ def run_battery(
                 continue  # exp(a) * 2 with a broken product says nothing about exp
             outcome = evaluate(program)
             hangs += outcome.verdict.error_kind == "timeout"
+            if again is not None and outcome.verdict.status == "pass":
+                outcome = until_it_fails(outcome, again, BATTERY_RUNS - 1)
+                battery.varies |= outcome.failed
+                if not outcome.failed:
+                    passed.append((shape, name, outcome))
             expected = outcome.expected
             if outcome.verdict.status == "unchecked" or expected is None:
                 continue
@@ -376,6 +405,17 @@ def run_battery(
                     # (a * b) * b twice. Only the two-operand programs say what the passes do.
                     continue
             tried.setdefault(shape, set()).add(name)
+    if battery.varies and again is not None:
+        # An engine seen failing in some runs only: what passed a few runs may fail the next.
+        for shape, name, outcome in passed:
+            if time.perf_counter() > deadline or outcome.program is None:
+                break
+            if not until_it_fails(outcome, again, VARYING_RUNS - BATTERY_RUNS).failed:
+                continue
+            if shape == "alone":
+                battery.learn_alone(name, outcome.program)
+            else:
+                battery.failing.setdefault(name, set()).add(shape)
     for shape, names in tried.items():
         if len(names) >= 2 and all(shape in battery.failing.get(n, set()) for n in names):
             battery.agnostic.add(shape)

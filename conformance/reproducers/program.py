@@ -16,7 +16,7 @@ from conformance.backends.base import BackendBase, Evaluation
 from conformance.program import Program
 from conformance.tolerance import scales
 
-__all__ = ["SHOW_LIMIT", "render"]
+__all__ = ["SHOW_LIMIT", "render", "runs_to_see"]
 
 SHOW_LIMIT = 60
 """Programs with more numbers print only the mismatches."""
@@ -39,11 +39,14 @@ def render(
     replay: str = "",
     summary: str = "",
     mismatches: Iterable[tuple[str, int]] = (),
+    runs: tuple[int, int] | None = None,
 ) -> str:
     """The standalone reproducer script for ``program`` failing on ``backend``.
 
     ``mismatches`` names the (kind, node) numbers that differed; long programs embed only
-    those, the output's value and the input gradients.
+    those, the output's value and the input gradients. ``runs`` (failed, tried) says the
+    program failed in some runs only: the script then runs it until it fails, up to
+    ``runs_to_see`` times.
     """
     recipe = backend.recipe()
     header = [
@@ -56,14 +59,32 @@ def render(
         "",
         "INF, NAN = float('inf'), float('nan')",
     ]
-    body = [
-        *recipe.setup(),
-        "",
-        *recipe.build(program),
-        *recipe.backward(program.backward_passes),
-    ]
-    compare = _compare_lines(program, expected, recipe.value, recipe.grad, set(mismatches))
-    return "\n".join([*header, *body, "", *compare]) + "\n"
+    checks, judge, verdict = _compare_lines(
+        program, expected, recipe.value, recipe.grad, set(mismatches)
+    )
+    steps = [*recipe.build(program), *recipe.backward(program.backward_passes)]
+    if runs is None:
+        lines = [*header, *recipe.setup(), "", *steps, "", *checks, *judge, *verdict]
+    else:
+        # The table first: each run builds the program anew and judges it, until one fails.
+        failed, tried = runs
+        loop = [
+            f"# The engine failed this program in {failed} of {tried} runs: run until it fails.",
+            f"RUNS = {runs_to_see(failed, tried)}",
+            "for run in range(1, RUNS + 1):",
+            *(f"    {line}" if line else "" for line in [*steps, "", *judge]),
+            "    if bad:",
+            "        break",
+            "print(f'run {run} of up to {RUNS}')",
+        ]
+        lines = [*header, *recipe.setup(), "", *checks, *loop, *verdict]
+    return "\n".join(lines) + "\n"
+
+
+def runs_to_see(failed: int, tried: int, miss: float = 1e-3) -> int:
+    """Runs that see a failure seen in ``failed`` of ``tried`` runs but for odds ``miss``."""
+    rate = min(max(failed, 1) / tried, 0.999)
+    return max(tried, min(10_000, math.ceil(math.log(miss) / math.log1p(-rate))))
 
 
 def _compare_lines(
@@ -72,7 +93,9 @@ def _compare_lines(
     read_value: Callable[[Program, int], str],
     read_grad: Callable[[Program, int], str],
     focus: set[tuple[str, int]],
-) -> list[str]:
+) -> tuple[list[str], list[str], list[str]]:
+    """The script's table of numbers to check and how to judge one (set up before the program
+    runs), the lines that judge a run (after it), and those that print the verdict."""
     tol = scales(program, expected)
     rows: list[str] = []
     numbers = len(expected.values) + len(expected.grads)
@@ -85,11 +108,12 @@ def _compare_lines(
     for i, e in expected.grads.items():
         t = _literal(tol.grad_tolerance(i))
         rows.append(f"    ('grad', {i}, {_literal(e)}, {t}, lambda: {read_grad(program, i)}),")
-    return [
+    checks = [
         "# (kind, node, expected from the oracle, tolerance, how to read the backend's number)",
         "CHECKS = [",
         *rows,
         "]",
+        f"SHOW_ALL = {keep_all!r}",
         "",
         "",
         "def _differs(expected, got, tolerance):",
@@ -98,17 +122,25 @@ def _compare_lines(
         "    return not (abs(got - expected) <= tolerance)",
         "",
         "",
-        f"SHOW_ALL = {keep_all!r}",
-        "bad = 0",
-        "for kind, node, expected, tolerance, read in CHECKS:",
-        "    got = read()",
-        "    # .grad left None: backward() never reached it (torch's convention): a gradient of 0",
-        "    got = 0.0 if got is None and kind == 'grad' else float(got)",
-        "    wrong = _differs(expected, got, tolerance)",
-        "    bad += wrong",
+        "def _judged():",
+        '    """(kind, node, expected, got, wrong) for each number of CHECKS."""',
+        "    rows = []",
+        "    for kind, node, expected, tolerance, read in CHECKS:",
+        "        got = read()",
+        "        # .grad left None: backward() never reached it (torch's convention): gradient 0",
+        "        got = 0.0 if got is None and kind == 'grad' else float(got)",
+        "        rows.append((kind, node, expected, got, _differs(expected, got, tolerance)))",
+        "    return rows",
+        "",
+        "",
+    ]
+    judge = ["rows = _judged()", "bad = sum(wrong for *_, wrong in rows)"]
+    verdict = [
+        "for kind, node, expected, got, wrong in rows:",
         "    if wrong or SHOW_ALL:",
         "        mark = '  <-- MISMATCH' if wrong else ''",
         "        print(f'{kind:5} of v{node:<4} expected {expected!r:24} got {got!r:24}{mark}')",
         "print(f'{bad} of {len(CHECKS)} numbers differ beyond tolerance')",
         "raise SystemExit(1 if bad else 0)",
     ]
+    return checks, judge, verdict

@@ -518,6 +518,25 @@ class TopoSortWithoutDedup(Value):
         return order
 
 
+class SetOrderedTopoWithoutDedup(Value):
+    """The sort walks each node's operands as a set (Karpathy's ``_prev = set(children)``) and
+    lists a node once per path to it: whether a shared node's rule runs before all of its users
+    have added their gradient follows the set's order, which follows memory addresses, so one
+    program fails in some runs and passes in others."""
+
+    def _topological_order(self) -> list[Value]:
+        order: list[Value] = []
+        stack: list[tuple[Value, bool]] = [(self, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if children_done:
+                order.append(node)
+                continue
+            stack.append((node, True))
+            stack.extend((child, False) for child in set(node._prev))  # BUG: no visited set
+        return order
+
+
 class RecursiveTopoSort(Value):
     """The topological sort recurses once per graph level: RecursionError on a deep chain."""
 
@@ -813,6 +832,26 @@ def _diamond(v: Any) -> list[float]:
     out = b + b
     out.backward()
     return [out.data, a.grad]
+
+
+def _difference_of_a_shared_node(v: Any) -> list[float]:
+    a = v(0.75)
+    c = a * 2.0
+    out = c + -c  # c is the output's operand and its operand's operand
+    out.backward()
+    return [out.data, a.grad]
+
+
+def _in_any_of_many_runs(
+    witness: Callable[[Any], list[float]], runs: int = 64
+) -> Callable[[Any], list[float]]:
+    """``witness`` run ``runs`` times, the run with the largest numbers: an engine that gets the
+    program wrong in some runs only shows it (every run of a deterministic engine is the same)."""
+
+    def in_any_run(v: Any) -> list[float]:
+        return max(witness(v) for _ in range(runs))
+
+    return in_any_run
 
 
 def _deep_chain(v: Any) -> list[float]:
@@ -1154,6 +1193,16 @@ BUGS: tuple[Bug, ...] = (
         "karpathy/micrograd#64 (Karpathy: breaks when a non-leaf is re-used); sebgao/cTensor#5",
         "reuse",
         _diamond,
+        problems=("graph:any-op",),
+    ),
+    Bug(
+        SetOrderedTopoWithoutDedup,
+        "a set's order and no visited set: a node reached by two paths may run backward before "
+        "all its users added their gradient, as memory addresses fall",
+        "Alexmsit/micrograd and ent0n29/tonygrad (GitHub): build_topo's child loop outside "
+        "`if v not in visited`, over `_prev = set(_children)`",
+        "reuse",
+        _in_any_of_many_runs(_difference_of_a_shared_node),
         problems=("graph:any-op",),
     ),
     Bug(
