@@ -82,7 +82,7 @@ def render(
 
 
 def runs_to_see(failed: int, tried: int, miss: float = 1e-3) -> int:
-    """Runs that see a failure seen in ``failed`` of ``tried`` runs but for odds ``miss``."""
+    """How many runs see, but for odds ``miss``, a failure seen in ``failed`` of ``tried``."""
     rate = min(max(failed, 1) / tried, 0.999)
     return max(tried, min(10_000, math.ceil(math.log(miss) / math.log1p(-rate))))
 

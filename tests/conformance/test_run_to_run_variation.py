@@ -4,11 +4,13 @@ lucky run."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import conformance
 from conformance.backends import load_backend
 from conformance.backends.base import Evaluation
 from conformance.checks import Outcome
@@ -19,6 +21,8 @@ from conformance.oracles.table import TableOracle
 from conformance.program import Node, Program
 from conformance.reproducers.program import render, runs_to_see
 from conformance.tolerance import Mismatch, Verdict
+
+from ..meta_tests.engines import reference
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "tests" / "meta_tests" / "engines" / "broken.py"
@@ -159,3 +163,29 @@ def test_the_reproducer_of_a_correct_engine_runs_the_program_every_time_and_exit
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "run 66 of up to 66" in done.stdout
+
+
+class EveryOtherPassWrong(reference.Value):
+    """Every other backward pass from a result adds 1 to each leaf's gradient: a program fails in
+    one run and passes in the next, whatever it is."""
+
+    passes = 0
+
+    def backward(self) -> None:
+        """The reference's pass, then the slip on odd passes."""
+        super().backward()
+        EveryOtherPassWrong.passes += 1
+        if EveryOtherPassWrong.passes % 2 and self._prev:
+            for node in self._topological_order():
+                if not node._prev:
+                    node.grad += 1.0
+
+
+def test_a_run_says_a_problems_program_fails_in_some_runs_and_its_reproducer_loops() -> None:
+    # (Not "nodes compared by value", which failing (a * 3) * (a + 4) in one run and passing
+    # (a * 3) * (a + 5) in the next once seemed to show.)
+    report = conformance.check(EveryOtherPassWrong, profile="quick", seed=0, checks=["random"])
+    assert [str(p.signature) for p in report.problems] == ["graph:any-op"], report.problem_text()
+    (problem,) = report.problems
+    assert re.match(r"fails in [1-9] of 10 runs of this same program", problem.details[0])
+    assert "for run in range(1, RUNS + 1):" in problem.reproducer
