@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -514,27 +514,25 @@ class TopoSortWithoutDedup(Value):
                 order.append(node)
                 continue
             stack.append((node, True))
-            stack.extend((child, False) for child in node._prev)  # BUG: no visited set
+            stack.extend((child, False) for child in self._walked(node))  # BUG: no visited set
         return order
 
+    @staticmethod
+    def _walked(node: Value) -> Iterable[Value]:
+        """A node's operands, in the order the sort walks them."""
+        return node._prev
 
-class SetOrderedTopoWithoutDedup(Value):
-    """The sort walks each node's operands as a set (Karpathy's ``_prev = set(children)``) and
-    lists a node once per path to it: whether a shared node's rule runs before all of its users
-    have added their gradient follows the set's order, which follows memory addresses, so one
-    program fails in some runs and passes in others."""
 
-    def _topological_order(self) -> list[Value]:
-        order: list[Value] = []
-        stack: list[tuple[Value, bool]] = [(self, False)]
-        while stack:
-            node, children_done = stack.pop()
-            if children_done:
-                order.append(node)
-                continue
-            stack.append((node, True))
-            stack.extend((child, False) for child in set(node._prev))  # BUG: no visited set
-        return order
+class SetOrderedTopoWithoutDedup(TopoSortWithoutDedup):
+    """TopoSortWithoutDedup's sort, walking each node's operands as a set (Karpathy's
+    ``_prev = set(children)``): whether a shared node's rule runs before all of its users have
+    added their gradient follows the set's order, which follows memory addresses, so one program
+    fails in some runs and passes in others."""
+
+    @staticmethod
+    def _walked(node: Value) -> Iterable[Value]:
+        """The operands as a set: in the order of their memory addresses."""
+        return set(node._prev)
 
 
 class RecursiveTopoSort(Value):
