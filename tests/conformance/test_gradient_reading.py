@@ -1,4 +1,5 @@
-"""A `.grad` left None (torch's convention for a Value backward() never reached) reads as 0."""
+"""How a `.grad` is read: left None (torch's convention for a Value backward() never reached)
+it is 0; not a number, it is a mismatch, in reproducers too."""
 
 from __future__ import annotations
 
@@ -60,3 +61,23 @@ def test_a_reproducer_reads_a_none_gradient_as_0_too(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert "0 of 5 numbers differ" in run.stdout
     assert re.search(r"grad +of v0 +expected 0\.0 +got 0\.0", run.stdout), run.stdout
+
+
+def test_a_reproducer_shows_a_gradient_that_is_not_a_number_as_a_mismatch_among_the_rest(
+    tmp_path: Path,
+) -> None:
+    expected = load_backend(REFERENCE).run(UNUSED_INPUT)
+    text_in_grad = f"{ENGINES / 'hostile.py'}:TextInGrad"
+    script = render(UNUSED_INPUT, expected, load_backend(text_in_grad), check="random")
+    path = tmp_path / "reproducer.py"
+    path.write_text(script)
+    run = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    # Every number still prints; the .grad of v1 (reached by backward) says what it held.
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+    assert re.search(r"value +of v3 +expected -6\.0 +got -6\.0 *\n", run.stdout), run.stdout
+    assert re.search(r"grad +of v1 +expected 3\.0 +got 'grad=3\.0', not a number", run.stdout)
+    assert re.search(r"grad +of v0 +expected 0\.0 +got 0\.0 *\n", run.stdout), run.stdout
+    assert "1 of 5 numbers differ" in run.stdout
