@@ -268,6 +268,11 @@ class Op:
     """The method name of a unary op called as ``v.name()`` (empty for operators)."""
     dunder: str = ""
     """The operator's special-method stem (``add`` for ``__add__``/``__radd__``/``__iadd__``)."""
+    built_as: tuple[tuple[str, tuple[str | int | float, ...]], ...] = ()
+    """How micrograd, and the ports that copy it, build ``a <op> b`` from other ops: one
+    (op, operands) per node, an operand being ``"a"`` or ``"b"``, an int for a node built before
+    it, or a float for a number (``a - b`` is ``a + (-b)``). A graph bug meets the nodes built:
+    ``c - c`` holds ``c`` at two depths, ``c + c`` does not."""
     _forms_set: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -765,6 +770,7 @@ def _inplace(base: Op, symbol: str) -> Op:
         description=f"augmented assignment `t = a; t {symbol}= b` (must not mutate a)",
         conventions=base.conventions,
         dunder="i" + base.dunder,
+        built_as=base.built_as,
     )
 
 
@@ -777,6 +783,7 @@ _ADD = _binary(
 _SUB = _binary(
     "sub", "-", "sub", _sub, _sub, _mp_sub, _p_sub,
     exact=True, linear=True, bounded_partials=True, description="a - b",
+    built_as=(("neg", ("b",)), ("add", ("a", 0))),
 )  # fmt: skip
 _MUL = _binary(
     "mul",
@@ -812,6 +819,7 @@ _DIV = _binary(
     specials=(1e-200, 1e200, 1.5e-154, 1e-300),
     description="a / b",
     conventions="c / v is computed as reciprocal(v) * c, as torch does",
+    built_as=(("pow", ("b", -1.0)), ("mul", ("a", 0))),
 )
 _POW = Op(
     name="pow",

@@ -24,6 +24,15 @@ twice. What fails there names the bugs:
 * two backward passes failing while one passes is torch's accumulation (a semantics difference):
   ``semantics:repeated-backward``.
 
+An op that micrograd builds from others (``a - b`` is ``a + (-b)``, ``a / b`` is
+``a * b ** -1``: the table's ``built_as``) has no rule of its own, and meets the bugs of the ops
+it is built of in shapes of its own: ``c - c`` holds ``c`` at two depths where ``c + c`` does
+not, and ``a / a`` shares ``a`` between ``*`` and ``**``. Where the engine gets every failing
+textbook program of such a family exactly as wrong as the same program built that way (the same
+numbers, or for an engine whose results vary, failing too), the family is built so: programs
+using it are classified as built, and name the machinery or the ops it is built of. One that
+fails a program differently from its build (``a - b`` alone) has a rule of its own, and its name.
+
 Each textbook program that passes runs again (``BATTERY_RUNS``; the engine only, against the
 same oracle numbers) and counts as failing if any run failed: an engine that iterates a set of
 Values (``_prev = set(children)``, whose order follows memory addresses) may fail a program in one
@@ -52,6 +61,7 @@ from conformance.program import Node, Program
 
 __all__ = [
     "Battery",
+    "as_built",
     "error_signature",
     "exception_name",
     "features",
@@ -127,6 +137,59 @@ def _families(program: Program) -> set[str]:
     return {family(n.op) for n in program.nodes if n.op not in ("input", "const")}
 
 
+def as_built(program: Program, families: Iterable[str] | None = None) -> Program:
+    """``program`` with each op that the table says micrograd builds from others (``built_as``:
+    ``a - b`` as ``a + (-b)``) replaced by the nodes it builds; only those of ``families`` if
+    given. A number operand becomes a leaf of its own, as micrograd lifts it (``Value(2.0)``)."""
+    only = None if families is None else set(families)
+    nodes: list[Node] = []
+    moved: list[int] = []  # where each node of ``program`` went
+    for node in program.nodes:
+        args = tuple(moved[j] for j in node.args)
+        recipe = OPS[node.op].built_as if node.op in OPS else ()
+        if only is not None and node.op in OPS and family(node.op) not in only:
+            recipe = ()
+        if not recipe or len(args) != 2:
+            nodes.append(Node(node.op, args, node.value))
+            moved.append(len(nodes) - 1)
+            continue
+        lifted = []
+        for j in args:
+            if nodes[j].op == "const":
+                nodes.append(Node("input", value=nodes[j].value))
+                j = len(nodes) - 1
+            lifted.append(j)
+        operands = {"a": lifted[0], "b": lifted[1]}
+        built: list[int] = []
+        for op, recipe_args in recipe:
+            indices = []
+            for x in recipe_args:
+                if isinstance(x, str):
+                    indices.append(operands[x])
+                elif isinstance(x, int):
+                    indices.append(built[x])
+                else:
+                    nodes.append(Node("const", value=x))
+                    indices.append(len(nodes) - 1)
+            nodes.append(Node(op, tuple(indices)))
+            built.append(len(nodes) - 1)
+        moved.append(built[-1])
+    return Program(tuple(nodes), moved[program.output], program.backward_passes)
+
+
+def built_in_words(name: str) -> str:
+    """How micrograd builds op ``name`` from others, as Python: ``a + (-b)`` for ``a - b``."""
+    words: list[str] = []
+    for op, recipe_args in OPS[name].built_as:
+        operands = [
+            x if isinstance(x, str) else f"({words[x]})" if isinstance(x, int) else repr(x)
+            for x in recipe_args
+        ]
+        source = OPS[op].source.replace("{out} = ", "", 1)
+        words.append(source.format(a=operands[0], b=operands[1] if len(operands) > 1 else ""))
+    return words[-1] if words else ""
+
+
 # --- the battery -------------------------------------------------------------------------------
 
 
@@ -196,6 +259,23 @@ def _textbook(
 
 
 _UNARY_SHAPES = ("upstream", "shared-leaf", "on-result", "repeated-backward")
+
+
+def _textbooks(
+    name: str, shape: str, usable: set[Variant], *, equal_values: bool = False
+) -> list[Program]:
+    """The textbook programs of ``shape`` for op ``name``: ``_textbook``'s, and for an op that
+    takes Values on both sides but whose number form micrograd does not lift to a Value (not
+    ``either_side``: ``a ** 2`` is its own code, ``a ** b`` another), also the one-operand
+    program of its number form, ``a ** 1.25``."""
+    first = _textbook(name, shape, usable, equal_values=equal_values)
+    programs = [first] if first is not None else []
+    op = OPS[name]
+    number_form = op.arity == 2 and not op.either_side and shape in _UNARY_SHAPES
+    if number_form and (name, "vv") in usable and (name, "vc") in usable:
+        other = _unary_textbook(name, shape, usable, equal_values=equal_values, constant=B)
+        programs += [other] if other is not None else []
+    return programs
 
 
 def _on_result(name: str, usable: set[Variant], form: str) -> Program | None:
@@ -291,6 +371,9 @@ class Battery:
     varies: bool = False
     """Some program failed in one run and passed in another (see the module docstring): a
     passing run then proves less, and shrinking runs a candidate more than once."""
+    built: set[str] = field(default_factory=set)
+    """Families the engine builds from other ops as micrograd does (``a - b`` as ``a + (-b)``):
+    each failing textbook program of theirs failed as that program built so did."""
     alone_at: dict[str, Program] = field(default_factory=dict)
     """Per op family found failing on its own, the one-op program that showed it (the battery's,
     or a failing program's node tried alone at the operands it met there)."""
@@ -305,12 +388,13 @@ class Battery:
         op family's own bug before the machinery's); empty where it explains nothing."""
         if self.merges_equal and _equal_values(program, values):
             return [Signature("graph", ("equal-values",))]
-        met = features(program)
-        shapes = shape_of(program)
+        built = as_built(program, self.built) if self.built else program
+        met = features(built)
+        shapes = shape_of(built)
         if "repeated-backward" in shapes and "repeated-backward" in self.agnostic:
             return [Signature("semantics", ("repeated-backward",))]
         alone = self.fails_alone()
-        families = _families(program)
+        families = _families(program) | _families(built)
         specific = sorted(
             families & alone
             | {
@@ -367,6 +451,7 @@ def run_battery(
     usable = set(supported)
     battery = Battery()
     tried: dict[str, set[str]] = {}
+    failed_at: dict[tuple[str, str], Outcome] = {}
     passed: list[tuple[str, str, Outcome]] = []
     hangs = 0
     families = sorted({family(n) for n, _ in usable})
@@ -376,50 +461,93 @@ def run_battery(
     equal_values = in_time and not battery.merges_equal
     for shape in BATTERY_SHAPES:
         for name in families:
-            program = _textbook(name, shape, usable, equal_values=equal_values)
-            if program is None or hangs >= BATTERY_MAX_HANGS or time.perf_counter() > deadline:
-                continue
-            if (_families(program) - {name}) & battery.fails_alone():
-                continue  # exp(a) * 2 with a broken product says nothing about exp
-            outcome = evaluate(program)
-            hangs += outcome.verdict.error_kind == "timeout"
-            if again is not None and outcome.verdict.status == "pass":
-                outcome = until_it_fails(outcome, again, BATTERY_RUNS - 1)
-                battery.varies |= outcome.failed
-                if not outcome.failed:
-                    passed.append((shape, name, outcome))
-            expected = outcome.expected
-            if outcome.verdict.status == "unchecked" or expected is None:
-                continue
-            if outcome.failed and shape == "alone":
-                battery.learn_alone(name, program)
-            elif outcome.failed:
-                battery.failing.setdefault(name, set()).add(shape)
-            elif _degenerate(program):
-                continue  # c - c: its gradient is 0 whatever the machinery does
-            if program.inputs == [0] and shape != "alone":
-                battery.one_operand.add(name)
-                if shape == "repeated-backward":
-                    # f(a) twice has no interior node: micrograd's backward(), which keeps the
-                    # gradients of interior nodes from one pass to the next, passes it and fails
-                    # (a * b) * b twice. Only the two-operand programs say what the passes do.
+            for program in _textbooks(name, shape, usable, equal_values=equal_values):
+                if hangs >= BATTERY_MAX_HANGS or time.perf_counter() > deadline:
                     continue
-            tried.setdefault(shape, set()).add(name)
+                if (_families(program) - {name}) & battery.fails_alone():
+                    continue  # exp(a) * 2 with a broken product says nothing about exp
+                outcome = evaluate(program)
+                hangs += outcome.verdict.error_kind == "timeout"
+                if again is not None and outcome.verdict.status == "pass":
+                    outcome = until_it_fails(outcome, again, BATTERY_RUNS - 1)
+                    battery.varies |= outcome.failed
+                    if not outcome.failed:
+                        passed.append((shape, name, outcome))
+                expected = outcome.expected
+                if outcome.verdict.status == "unchecked" or expected is None:
+                    continue
+                if outcome.failed:
+                    failed_at[name, shape] = outcome
+                if outcome.failed and shape == "alone":
+                    battery.learn_alone(name, program)
+                elif outcome.failed:
+                    battery.failing.setdefault(name, set()).add(shape)
+                elif _degenerate(program):
+                    continue  # c - c: its gradient is 0 whatever the machinery does
+                if program.inputs == [0] and shape != "alone":
+                    battery.one_operand.add(name)
+                    if shape == "repeated-backward":
+                        # f(a) twice has no interior node: micrograd's backward(), which keeps the
+                        # gradients of interior nodes from one pass to the next, passes it and fails
+                        # (a * b) * b twice. Only the two-operand programs say what the passes do.
+                        continue
+                tried.setdefault(shape, set()).add(name)
     if battery.varies and again is not None:
         # An engine seen failing in some runs only: what passed a few runs may fail the next.
         for shape, name, outcome in passed:
             if time.perf_counter() > deadline or outcome.program is None:
                 break
-            if not until_it_fails(outcome, again, VARYING_RUNS - BATTERY_RUNS).failed:
+            program = outcome.program
+            outcome = until_it_fails(outcome, again, VARYING_RUNS - BATTERY_RUNS)
+            if not outcome.failed:
                 continue
+            failed_at[name, shape] = outcome
             if shape == "alone":
-                battery.learn_alone(name, outcome.program)
+                battery.learn_alone(name, program)
             else:
                 battery.failing.setdefault(name, set()).add(shape)
     for shape, names in tried.items():
         if len(names) >= 2 and all(shape in battery.failing.get(n, set()) for n in names):
             battery.agnostic.add(shape)
+    for name, shapes in sorted(battery.failing.items()):
+        own = [failed_at.get((name, shape)) for shape in sorted(shapes - battery.agnostic)]
+        if OPS[name].built_as and own and time.perf_counter() <= deadline:
+            varies = battery.varies
+            if all(o is not None and _fails_as_built(o, evaluate, again, varies) for o in own):
+                battery.built.add(name)
     return battery
+
+
+def _fails_as_built(
+    failed: Outcome, evaluate: Evaluate, again: Callable[[Outcome], Outcome] | None, varies: bool
+) -> bool:
+    """Whether the engine gets ``failed``'s program, built as micrograd builds its ops, as
+    wrong: with the same numbers (the same exception), or for an engine whose results vary
+    from run to run (``varies``), failing in one of ``VARYING_RUNS`` runs."""
+    if failed.program is None:
+        return False
+    built = evaluate(as_built(failed.program))
+    if varies and not built.failed and again is not None:
+        built = until_it_fails(built, again, VARYING_RUNS - 1)
+    if not built.failed:
+        return False
+    if failed.verdict.error is not None or built.verdict.error is not None:
+        return (failed.verdict.error_type, failed.verdict.error_where) == (
+            built.verdict.error_type,
+            built.verdict.error_where,
+        )
+    return varies or _numbers(failed) == _numbers(built)
+
+
+def _numbers(outcome: Outcome) -> list[str] | None:
+    """The output's value and the inputs' gradients in input order (what a build keeps), as
+    text (so that nan is nan)."""
+    program, got = outcome.program, outcome.got
+    if program is None or got is None:
+        return None
+    numbers = [got.values.get(program.output, math.nan)]
+    numbers += [got.grads.get(i, math.nan) for i in program.inputs]
+    return [repr(x) for x in numbers]
 
 
 def _blocks_gradient(head: tuple[Node, ...], x: float) -> bool:
@@ -593,6 +721,15 @@ def in_words(program: Program) -> str:
     return source.format(a=a, b=b)
 
 
+def _built_note(outcome: Outcome, battery: Battery) -> str:
+    """Where the witness uses ops the engine builds from others: which, and how."""
+    used = _families(outcome.program) & battery.built if outcome.program is not None else set()
+    builds = [f"{OPS[f].description} as {built_in_words(f)}" for f in OPS if f in used]
+    if not builds:
+        return ""
+    return f"; the engine builds {' and '.join(builds)}, as micrograd does"
+
+
 def _shapes(names: Iterable[str]) -> str:
     ordered = [SHAPES[s] for s in SHAPES if s in set(names)]
     return " or ".join(ordered) if ordered else "a composition"
@@ -624,7 +761,7 @@ def describe(signature: Signature, outcome: Outcome, battery: Battery) -> str:
         return (
             "gradients wrong whatever the ops, in programs with "
             f"{_shapes(battery.agnostic - {'repeated-backward'})}: the graph machinery "
-            "(accumulation or topological order)"
+            f"(accumulation or topological order){_built_note(outcome, battery)}"
         )
     if kind == "graph" and len(key) >= 1 and all(k in OPS for k in key):
         shapes = set().union(*(battery.failing.get(f, set()) for f in key))
@@ -635,7 +772,10 @@ def describe(signature: Signature, outcome: Outcome, battery: Battery) -> str:
                 f"even with the op on its own ({_alone_example(key[0], battery)}), so in every "
                 "program using it: its own rule (`--check ops` says where it fails)"
             )
-        return f"{' and '.join(key)}: gradient wrong in programs with {_shapes(shapes)}"
+        return (
+            f"{' and '.join(key)}: gradient wrong in programs with {_shapes(shapes)}"
+            f"{_built_note(outcome, battery)}"
+        )
     quantity = "a value" if key[0] == "value" else "a gradient"
     ops = key[1].replace("+", ", ") or "no op (a leaf on its own)"
     text = f"{quantity} wrong with {ops}"

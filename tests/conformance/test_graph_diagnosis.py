@@ -10,6 +10,8 @@ from conformance.checks import CheckContext, Outcome
 from conformance.diagnosis.graph import (
     Battery,
     _textbook,
+    as_built,
+    built_in_words,
     features,
     in_words,
     op_alone,
@@ -103,6 +105,51 @@ def test_an_op_on_a_computed_operand_is_its_own_shape_tried_on_sums_alone() -> N
     assert battery.classify(textbook, None) == [Signature("graph", ("exp",))]
     on_a_leaf = Program((Node("input", value=0.5), Node("exp", (0,))), 1)
     assert battery.classify(on_a_leaf, None) == []
+
+
+def test_an_op_micrograd_builds_from_others_is_rebuilt_so_and_holds_its_operand_twice() -> None:
+    a, b = Node("input", value=0.75), Node("input", value=1.25)
+    c_minus_c = Program((a, b, Node("add", (0, 1)), Node("sub", (2, 2))), 3)
+    built = as_built(c_minus_c)
+    assert [n.op for n in built.nodes] == ["input", "input", "add", "neg", "add"]
+    assert built.nodes[3].args == (2,) and built.nodes[4].args == (2, 3)  # c + (-c)
+    assert ("shared-node", "neg") in features(built)
+    inputs_grads = [TableOracle().evaluate(p)[1][:2] for p in (built, c_minus_c)]
+    assert inputs_grads[0] == inputs_grads[1] == [0.0, 0.0]
+    quotient = as_built(Program((a, b, Node("div", (0, 1))), 2))
+    assert quotient.nodes[2:] == (
+        Node("const", value=-1.0),
+        Node("pow", (1, 2)),
+        Node("mul", (0, 3)),
+    )
+    assert built_in_words("sub") == "a + (-b)" and built_in_words("div") == "a * (b ** -1.0)"
+
+
+def test_only_the_families_asked_for_are_rebuilt_and_a_number_operand_becomes_a_leaf() -> None:
+    a, b, two = Node("input", value=0.75), Node("input", value=1.25), Node("const", value=2.0)
+    both = Program((a, b, Node("sub", (0, 1)), Node("div", (2, 1))), 3)
+    assert [n.op for n in as_built(both, {"div"}).nodes] == [
+        *["input", "input", "sub"],
+        *["const", "pow", "mul"],
+    ]
+    by_a_number = as_built(Program((a, two, Node("sub", (0, 1))), 2))
+    assert by_a_number.nodes[2:] == (  # micrograd's a + (-Value(2.0))
+        Node("input", value=2.0),
+        Node("neg", (2,)),
+        Node("add", (0, 3)),
+    )
+
+
+def test_a_family_built_from_others_is_classified_by_the_ops_it_is_built_of() -> None:
+    # AnmolS99/micrograd: `**` assigns its operand's gradient, and `/` is `a * b ** -1`.
+    a, b = Node("input", value=0.75), Node("input", value=1.25)
+    a_over_a = Program((a, Node("div", (0, 0))), 1)
+    battery = Battery(failing={"pow": {"shared-leaf"}, "div": {"same-operand"}})
+    assert battery.classify(a_over_a, None) == [Signature("graph", ("div",))]
+    battery.built.add("div")
+    assert battery.classify(a_over_a, None) == [Signature("graph", ("pow",))]
+    a_minus_b = Program((a, b, Node("sub", (0, 1))), 2)
+    assert battery.classify(a_minus_b, None) == []
 
 
 def _chain(length: int) -> tuple[Program, dict[int, float]]:

@@ -65,6 +65,23 @@ class ReluGradAssigned(Value):
         return out
 
 
+class PowGradAssigned(Value):
+    """``x ** c`` assigns its operand's gradient (``=``): ``x ** 2 + x`` loses the sum's 1."""
+
+    def __pow__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            return self._pow_value(other)
+        exponent = float(other)
+        out = self._result(ieee_pow(self.data, exponent), (self,), f"**{exponent:g}")
+
+        def _backward() -> None:
+            if exponent != 0.0:
+                self.grad = exponent * ieee_pow(self.data, exponent - 1.0) * out.grad  # BUG: =
+
+        out._backward = _backward
+        return out
+
+
 class SameOperandSkipped(Value):
     """``a + a`` and ``a * a`` skip the second operand when it is the same object as the first."""
 
@@ -527,12 +544,17 @@ class SetOrderedTopoWithoutDedup(TopoSortWithoutDedup):
     """TopoSortWithoutDedup's sort, walking each node's operands as a set (Karpathy's
     ``_prev = set(children)``): whether a shared node's rule runs before all of its users have
     added their gradient follows the set's order, which follows memory addresses, so one program
-    fails in some runs and passes in others."""
+    fails in some runs and passes in others. ``a - b`` is micrograd's ``a + (-b)``, as in the
+    ports that have this bug: ``c - c`` holds ``c`` at two depths, and fails by the sort alone."""
 
     @staticmethod
     def _walked(node: Value) -> Iterable[Value]:
         """The operands as a set: in the order of their memory addresses."""
         return set(node._prev)
+
+    def __sub__(self, other: Value | Number) -> Value:
+        """micrograd's ``a - b``: no rule of its own."""
+        return self + (-other)
 
 
 class RecursiveTopoSort(Value):
@@ -777,6 +799,13 @@ def _relu_plus_operand(v: Any) -> list[float]:
     return [out.data, a.grad]
 
 
+def _pow_plus_operand(v: Any) -> list[float]:
+    a = v(3.0)
+    out = a**2.0 + a
+    out.backward()
+    return [out.data, a.grad]
+
+
 def _pow_at_zero_to_the_zero(v: Any) -> list[float]:
     a = v(0.0)
     out = a**0.0
@@ -928,6 +957,14 @@ BUGS: tuple[Bug, ...] = (
         "reuse",
         _relu_plus_operand,
         problems=("graph:relu",),
+    ),
+    Bug(
+        PowGradAssigned,
+        "`self.grad = ...` in `x ** c`: `x ** 2 + x` loses the sum's share",
+        "AnmolS99/micrograd (GitHub), whose `/` (micrograd's `a * b ** -1`) inherits it",
+        "repeated-backward",
+        _pow_plus_operand,
+        problems=("graph:pow",),
     ),
     Bug(
         SameOperandSkipped,
