@@ -146,9 +146,9 @@ def as_built(program: Program, families: Iterable[str] | None = None) -> Program
     moved: list[int] = []  # where each node of ``program`` went
     for node in program.nodes:
         args = tuple(moved[j] for j in node.args)
-        recipe = OPS[node.op].built_as if node.op in OPS else ()
-        if only is not None and node.op in OPS and family(node.op) not in only:
-            recipe = ()
+        row = OPS.get(node.op)  # None for an input or a constant
+        asked = row is not None and (only is None or family(node.op) in only)
+        recipe = row.built_as if row is not None and asked else ()
         if not recipe or len(args) != 2:
             nodes.append(Node(node.op, args, node.value))
             moved.append(len(nodes) - 1)

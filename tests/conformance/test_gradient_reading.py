@@ -50,14 +50,19 @@ def test_an_engine_with_torchs_none_gradients_conforms_to_every_op_and_program_c
     assert all(c.status == "passed" and c.examples > 0 for c in report.checks), report.table()
 
 
-def test_a_reproducer_reads_a_none_gradient_as_0_too(tmp_path: Path) -> None:
+def _reproducer_run(target: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """UNUSED_INPUT's reproducer for ``target`` (torch's numbers from the reference), run."""
     expected = load_backend(REFERENCE).run(UNUSED_INPUT)
-    script = render(UNUSED_INPUT, expected, load_backend(NONE_UNTIL_REACHED), check="random")
+    script = render(UNUSED_INPUT, expected, load_backend(target), check="random")
     path = tmp_path / "reproducer.py"
     path.write_text(script)
-    run = subprocess.run(
+    return subprocess.run(
         [sys.executable, str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
+
+
+def test_a_reproducer_reads_a_none_gradient_as_0_too(tmp_path: Path) -> None:
+    run = _reproducer_run(NONE_UNTIL_REACHED, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "0 of 5 numbers differ" in run.stdout
     assert re.search(r"grad +of v0 +expected 0\.0 +got 0\.0", run.stdout), run.stdout
@@ -66,14 +71,7 @@ def test_a_reproducer_reads_a_none_gradient_as_0_too(tmp_path: Path) -> None:
 def test_a_reproducer_shows_a_gradient_that_is_not_a_number_as_a_mismatch_among_the_rest(
     tmp_path: Path,
 ) -> None:
-    expected = load_backend(REFERENCE).run(UNUSED_INPUT)
-    text_in_grad = f"{ENGINES / 'hostile.py'}:TextInGrad"
-    script = render(UNUSED_INPUT, expected, load_backend(text_in_grad), check="random")
-    path = tmp_path / "reproducer.py"
-    path.write_text(script)
-    run = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path
-    )
+    run = _reproducer_run(f"{ENGINES / 'hostile.py'}:TextInGrad", tmp_path)
     # Every number still prints; the .grad of v1 (reached by backward) says what it held.
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Traceback" not in run.stderr, run.stderr
