@@ -271,7 +271,8 @@ class Op:
     built_as: tuple[tuple[str, tuple[str | int | float, ...]], ...] = ()
     """How micrograd, and the ports that copy it, build ``a <op> b`` from other ops: one
     (op, operands) per node, an operand being ``"a"`` or ``"b"``, an int for a node built before
-    it, or a float for a number (``a - b`` is ``a + (-b)``). A graph bug meets the nodes built:
+    it, or a float for a number (``a - b`` is ``a + (-b)``, ``-a`` is ``a * -1``). A graph bug
+    meets the nodes built:
     ``c - c`` holds ``c`` at two depths, ``c + c`` does not."""
     _forms_set: frozenset[str] = field(init=False, repr=False, compare=False)
 
@@ -857,7 +858,8 @@ _NEG = Op(
     linear=True,
     bounded_partials=True,
     dunder="neg",
-    description="unary minus -v",
+    description="-a",
+    built_as=(("mul", ("a", -1.0)),),
 )
 
 OPS: dict[str, Op] = {

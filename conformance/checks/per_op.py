@@ -505,17 +505,26 @@ def _tags(
 def _slip_rank(
     op: Op, form: str, judged: list[tuple[tuple[float, float], dict[str, Finding]]]
 ) -> dict[str, Counter[str]]:
-    """Per quantity, at how many failing points each slip fits: where several fit one point
-    (relu computed as abs: abs(x) and -x alike below 0), the one that fits most is named."""
-    rank: dict[str, Counter[str]] = {}
+    """Per failing quantity, at how many failing points each slip fits: where several fit one
+    point (relu computed as abs: abs(x) and -x alike below 0), the one that fits most is named.
+    A slip that fits one point of several is a coincidence (a leaky relu's 0.01 * x is
+    tanh(x) at x = -100), not what the engine does: it is left out, and never named."""
+    fits: dict[str, Counter[str]] = {}
+    failing: Counter[str] = Counter()
     for (a, b), findings in judged:
         for quantity, finding in findings.items():
             if not finding.failing or quantity in ("a", "b"):
                 continue
+            failing[quantity] += 1
+            counts = fits.setdefault(quantity, Counter())
             for slip in _slips(op, form, quantity, a, b):
                 if tag_of(finding, slips=[slip]).category == slip[0]:
-                    rank.setdefault(quantity, Counter())[slip[0]] += 1
-    return rank
+                    counts[slip[0]] += 1
+    least = {quantity: min(2, n) for quantity, n in failing.items()}
+    return {
+        quantity: Counter({slip: n for slip, n in counts.items() if n >= least[quantity]})
+        for quantity, counts in fits.items()
+    }
 
 
 def _axes(form: str) -> tuple[str, str]:
@@ -532,7 +541,7 @@ def _tag(
     rank: Counter[str] | None = None,
 ) -> Tag | None:
     """What the engine did at a failing point (None where it did not fail); of the slips that
-    fit it, the one ``rank`` counts most often."""
+    fit it, the one ``rank`` counts most often (with ``rank``, only those it counts)."""
     if not finding.failing:
         return None
     a, b = point
@@ -540,15 +549,17 @@ def _tag(
         holds_result = finding.got is not None and finding.got == op.ieee(a, b)
         return Tag("left holding the result" if holds_result else "its data changed")
     slips = _slips(op, form, quantity, a, b)
-    if rank:
+    if rank is not None:
+        slips = [slip for slip in slips if rank[slip[0]]]
         slips.sort(key=lambda slip: -rank[slip[0]])  # stable: the table's order breaks ties
     return tag_of(finding, slips=slips)
 
 
 def _slips(op: Op, form: str, quantity: str, a: float, b: float) -> list[tuple[str, float]]:
     """What a slip in the engine's formula would give at (a, b), labelled: the operands swapped
-    (``c / v`` as ``v / c``), a unary op at -x (``sigmoid(-x)``), or for the value another op
-    of the table (``a + b`` for ``a - b``, ``tanh(x)`` for relu)."""
+    (``c / v`` as ``v / c``), a unary op at -x (``sigmoid(-x)``), for the value another op of
+    the table (``a + b`` for ``a - b``, ``tanh(x)`` for relu), for a gradient x and the result
+    mixed up in the rule (``exp'`` as x)."""
     slips = []
     swapped = _swapped(op, quantity, a, b)
     if swapped is not None:
@@ -558,6 +569,22 @@ def _slips(op: Op, form: str, quantity: str, a: float, b: float) -> list[tuple[s
         slips.append(mirrored)
     if quantity == "value":
         slips += _other_ops(op, form, a, b)
+    else:
+        slips += _result_for_operand(op, a)
+    return slips
+
+
+def _result_for_operand(op: Op, x: float) -> list[tuple[str, float]]:
+    """A unary op's derivative with x and its result mixed up, labelled: ``exp'`` as x
+    (``self.data`` for ``out.data``), ``tanh'`` as 1 - x**2, ``log'`` as 1 / log(x). Where the
+    table's rule uses only the other one, the slip is the rule itself and explains nothing.
+    Nothing for an op with kinks, whose rule is a sign (abs' from |x| is "sign flipped")."""
+    if op.arity != 1 or op.has_kinks or not math.isfinite(x):
+        return []
+    y = op.ieee(x, 0.0)
+    slips = [("x used where its rule needs the result", op.partials_at(x, 0.0, x)[0])]
+    if math.isfinite(y):
+        slips.append(("the result used where its rule needs x", op.partials_at(y, 0.0, y)[0]))
     return slips
 
 

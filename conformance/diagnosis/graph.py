@@ -25,13 +25,14 @@ twice. What fails there names the bugs:
   ``semantics:repeated-backward``.
 
 An op that micrograd builds from others (``a - b`` is ``a + (-b)``, ``a / b`` is
-``a * b ** -1``: the table's ``built_as``) has no rule of its own, and meets the bugs of the ops
-it is built of in shapes of its own: ``c - c`` holds ``c`` at two depths where ``c + c`` does
-not, and ``a / a`` shares ``a`` between ``*`` and ``**``. Where the engine gets every failing
-textbook program of such a family exactly as wrong as the same program built that way (the same
-numbers, or for an engine whose results vary, failing too), the family is built so: programs
-using it are classified as built, and name the machinery or the ops it is built of. One that
-fails a program differently from its build (``a - b`` alone) has a rule of its own, and its name.
+``a * b ** -1``, ``-a`` is ``a * -1``: the table's ``built_as``) has no rule of its own, and
+meets the bugs of the ops it is built of in shapes of its own: ``c - c`` holds ``c`` at two
+depths where ``c + c`` does not, and ``a / a`` shares ``a`` between ``*`` and ``**``. Where the
+engine gets every failing textbook program of such a family exactly as wrong as the same program
+built that way (the same numbers, or for an engine whose results vary, failing too), the family
+is built so: programs using it are classified as built, and name the machinery or the ops it is
+built of. One that fails a program differently from its build (``a - b`` alone) has a rule of
+its own, and its name.
 
 Each textbook program that passes runs again (``BATTERY_RUNS``; the engine only, against the
 same oracle numbers) and counts as failing if any run failed: an engine that iterates a set of
@@ -60,11 +61,14 @@ from conformance.oracles.table import TableOracle
 from conformance.program import Node, Program
 
 __all__ = [
+    "EQUAL_VALUES",
+    "EQUAL_VALUES_WORDS",
     "Battery",
     "as_built",
     "error_signature",
     "exception_name",
     "features",
+    "holds_equal_values",
     "in_words",
     "op_alone",
     "quantity_of",
@@ -121,6 +125,11 @@ def shape_of(program: Program) -> set[str]:
     return {shape for shape, _ in features(program)} | twice  # (a leaf alone has no family)
 
 
+def holds_equal_values(program: Program) -> bool:
+    """Whether two distinct nodes of ``program`` hold the same number (torch's)."""
+    return _equal_values(program, None)
+
+
 def _equal_values(program: Program, values: dict[int, float] | None) -> bool:
     """Whether two distinct nodes (inputs, constants, results) hold the same number."""
     if values is None:
@@ -139,27 +148,39 @@ def _families(program: Program) -> set[str]:
 
 def as_built(program: Program, families: Iterable[str] | None = None) -> Program:
     """``program`` with each op that the table says micrograd builds from others (``built_as``:
-    ``a - b`` as ``a + (-b)``) replaced by the nodes it builds; only those of ``families`` if
-    given. A number operand becomes a leaf of its own, as micrograd lifts it (``Value(2.0)``)."""
+    ``a - b`` as ``a + (-b)``, ``-a`` as ``a * -1``) replaced by the nodes it builds, and those
+    in turn; only ops of ``families`` if given. A number operand becomes a leaf of its own, as
+    micrograd lifts it (``Value(2.0)``)."""
     only = None if families is None else set(families)
+    while True:
+        built = _build_once(program, only)
+        if built is None:
+            return program
+        program = built
+
+
+def _build_once(program: Program, only: set[str] | None) -> Program | None:
+    """One round of ``as_built``: None where no op of ``program`` is to be built."""
     nodes: list[Node] = []
     moved: list[int] = []  # where each node of ``program`` went
+    changed = False
     for node in program.nodes:
         args = tuple(moved[j] for j in node.args)
         row = OPS.get(node.op)  # None for an input or a constant
         asked = row is not None and (only is None or family(node.op) in only)
         recipe = row.built_as if row is not None and asked else ()
-        if not recipe or len(args) != 2:
+        if not recipe:
             nodes.append(Node(node.op, args, node.value))
             moved.append(len(nodes) - 1)
             continue
+        changed = True
         lifted = []
         for j in args:
             if nodes[j].op == "const":
                 nodes.append(Node("input", value=nodes[j].value))
                 j = len(nodes) - 1
             lifted.append(j)
-        operands = {"a": lifted[0], "b": lifted[1]}
+        operands = dict(zip("ab", lifted, strict=False))
         built: list[int] = []
         for op, recipe_args in recipe:
             indices = []
@@ -174,6 +195,8 @@ def as_built(program: Program, families: Iterable[str] | None = None) -> Program
             nodes.append(Node(op, tuple(indices)))
             built.append(len(nodes) - 1)
         moved.append(built[-1])
+    if not changed:
+        return None
     return Program(tuple(nodes), moved[program.output], program.backward_passes)
 
 
@@ -264,12 +287,18 @@ _UNARY_SHAPES = ("upstream", "shared-leaf", "on-result", "repeated-backward")
 def _textbooks(
     name: str, shape: str, usable: set[Variant], *, equal_values: bool = False
 ) -> list[Program]:
-    """The textbook programs of ``shape`` for op ``name``: ``_textbook``'s, and for an op that
-    takes Values on both sides but whose number form micrograd does not lift to a Value (not
+    """The textbook programs of ``shape`` for op ``name``: ``_textbook``'s; for an intermediate
+    result at two depths, also with the top op's operands swapped; and for an op that takes
+    Values on both sides but whose number form micrograd does not lift to a Value (not
     ``either_side``: ``a ** 2`` is its own code, ``a ** b`` another), also the one-operand
     program of its number form, ``a ** 1.25``."""
     first = _textbook(name, shape, usable, equal_values=equal_values)
     programs = [first] if first is not None else []
+    if shape == "shared-node-twice" and first is not None:
+        # e = d f c, and e = c f d: an order that follows the operands (a pre-order list, say)
+        # runs c before x = c f a has sent it everything through one side only.
+        *head, top = first.nodes
+        programs.append(Program((*head, Node(top.op, top.args[::-1])), first.output))
     op = OPS[name]
     number_form = op.arity == 2 and not op.either_side and shape in _UNARY_SHAPES
     if number_form and (name, "vv") in usable and (name, "vc") in usable:
@@ -386,8 +415,10 @@ class Battery:
     def classify(self, program: Program, values: dict[int, float] | None) -> list[Signature]:
         """The signatures a failing ``program`` may have by the battery, likeliest first (an
         op family's own bug before the machinery's); empty where it explains nothing."""
-        if self.merges_equal and _equal_values(program, values):
-            return [Signature("graph", ("equal-values",))]
+        if self.merges_equal and (
+            _equal_values(program, values) or holds_equal_values(self._as_micrograd(program))
+        ):
+            return [EQUAL_VALUES]
         built = as_built(program, self.built) if self.built else program
         met = features(built)
         shapes = shape_of(built)
@@ -407,6 +438,14 @@ class Battery:
         if (self.agnostic - {"repeated-backward"}) & (shapes | {"alone"}):
             found.append(Signature("graph", ("any-op",)))
         return found
+
+    def _as_micrograd(self, program: Program) -> Program:
+        """``program`` with the ops micrograd builds of others built so, but those that fail
+        alone (a rule of their own): for an engine that merges equal numbers, whose probes
+        cannot always show a build (two leaves merged, ``t * Value(-1)``, change nothing),
+        equal numbers there are the likeliest cause, the merging being proven."""
+        alone = self.fails_alone()
+        return as_built(program, {n for n, op in OPS.items() if op.built_as} - alone)
 
     def fails_alone(self) -> set[str]:
         """The op families whose textbook program fails with nothing else around the op (and
@@ -511,22 +550,68 @@ def run_battery(
             battery.agnostic.add(shape)
     for name, shapes in sorted(battery.failing.items()):
         own = [failed_at.get((name, shape)) for shape in sorted(shapes - battery.agnostic)]
-        if OPS[name].built_as and own and time.perf_counter() <= deadline:
-            varies = battery.varies
-            if all(o is not None and _fails_as_built(o, evaluate, again, varies) for o in own):
-                battery.built.add(name)
+        if not OPS[name].built_as or not own or time.perf_counter() > deadline:
+            continue
+        if all(o and _fails_as_built(name, o, evaluate, again, battery.varies) for o in own):
+            battery.built.add(name)
+    for name in families if battery.merges_equal else ():
+        if name in battery.built or time.perf_counter() > deadline:
+            continue
+        if _built_where_equal(name, usable, evaluate, again, battery.varies):
+            battery.built.add(name)
     return battery
 
 
-def _fails_as_built(
-    failed: Outcome, evaluate: Evaluate, again: Callable[[Outcome], Outcome] | None, varies: bool
+_EQUAL_PROBES = (0.5, 2.0, -0.5, -2.0, 0.75, -0.75, -1.5)
+"""Operands among which an op built of others holds two equal numbers: ``a + (-b)`` at
+b = -a, ``a * b ** -1`` at b = 1 / a, ``t * -1`` at t = 0.5 + -1.5."""
+
+
+def _built_where_equal(
+    name: str,
+    usable: set[Variant],
+    evaluate: Evaluate,
+    again: Callable[[Outcome], Outcome] | None,
+    varies: bool,
 ) -> bool:
-    """Whether the engine gets ``failed``'s program, built as micrograd builds its ops, as
-    wrong: with the same numbers (the same exception), or for an engine whose results vary
-    from run to run (``varies``), failing in one of ``VARYING_RUNS`` runs."""
+    """For an engine that merges nodes holding equal numbers, whether it builds op ``name`` as
+    micrograd does: it fails the op alone (a one-operand op on a sum) where the op built so
+    holds two equal numbers (``a - b`` at b = -a: ``-b`` is ``a``), as it fails that program
+    built so. Its textbook programs, kept free of equal numbers, cannot tell."""
+    op, shift = OPS[name], _shift(usable, "vv")
+    if not op.built_as or (name, "vv" if op.arity == 2 else "v") not in usable:
+        return False
+    if op.arity == 1 and shift is None:
+        return False
+    for a in _EQUAL_PROBES:
+        for b in _EQUAL_PROBES:
+            nodes: tuple[Node, ...] = (Node("input", value=a), Node("input", value=b))
+            if op.arity == 2:
+                nodes += (Node(name, (0, 1)),)
+            elif shift is not None:  # on a sum: two leaves merged are harmless, a lost rule not
+                nodes += (Node(shift, (0, 1)), Node(name, (2,)))
+            alone = Program(nodes, len(nodes) - 1)
+            if holds_equal_values(alone) or not holds_equal_values(as_built(alone, {name})):
+                continue
+            outcome = evaluate(alone)
+            return outcome.failed and _fails_as_built(name, outcome, evaluate, again, varies)
+    return False
+
+
+def _fails_as_built(
+    name: str,
+    failed: Outcome,
+    evaluate: Evaluate,
+    again: Callable[[Outcome], Outcome] | None,
+    varies: bool,
+) -> bool:
+    """Whether the engine gets ``failed``'s program, with op ``name`` built as micrograd builds
+    it, as wrong: with the same numbers (the same exception), or for an engine whose results
+    vary from run to run (``varies``), failing in one of ``VARYING_RUNS`` runs. Only ``name``
+    is built: ``a - b`` as ``a + (-b)`` where ``-b`` may have a rule of its own."""
     if failed.program is None:
         return False
-    built = evaluate(as_built(failed.program))
+    built = evaluate(as_built(failed.program, {name}))
     if varies and not built.failed and again is not None:
         built = until_it_fails(built, again, VARYING_RUNS - 1)
     if not built.failed:
@@ -730,6 +815,15 @@ def _built_note(outcome: Outcome, battery: Battery) -> str:
     return f"; the engine builds {' and '.join(builds)}, as micrograd does"
 
 
+EQUAL_VALUES = Signature("graph", ("equal-values",))
+"""The signature of an engine that merges distinct nodes holding equal numbers."""
+
+EQUAL_VALUES_WORDS = (
+    "gradients wrong where two distinct nodes hold equal values: nodes are compared (or hashed) "
+    "by value, so one stands for the other"
+)
+
+
 def _shapes(names: Iterable[str]) -> str:
     ordered = [SHAPES[s] for s in SHAPES if s in set(names)]
     return " or ".join(ordered) if ordered else "a composition"
@@ -748,10 +842,7 @@ def describe(signature: Signature, outcome: Outcome, battery: Battery) -> str:
     if kind in ("crash", "protocol"):
         return (verdict.error or kind).splitlines()[0][:200]
     if key == ("equal-values",):
-        return (
-            "gradients wrong where two distinct nodes hold equal values: nodes are compared "
-            "(or hashed) by value, so one stands for the other"
-        )
+        return EQUAL_VALUES_WORDS + _built_note(outcome, battery)
     if key == ("repeated-backward",):
         return (
             "backward() twice does not accumulate into the leaves as torch does "

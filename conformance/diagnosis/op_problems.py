@@ -23,8 +23,15 @@ from conformance.backends.base import (
 from conformance.checks.base import CheckContext, run_guarded
 from conformance.checks.per_op import PerOpRun, VariantResult, single_op_program
 from conformance.diagnosis.evidence import evidence
+from conformance.diagnosis.graph import (
+    EQUAL_VALUES,
+    EQUAL_VALUES_WORDS,
+    as_built,
+    built_in_words,
+    holds_equal_values,
+)
 from conformance.diagnosis.problems import Problem, Signature
-from conformance.diagnosis.regions import finite
+from conformance.diagnosis.regions import finite, ordinary
 from conformance.ops import OPS, Variant, family
 from conformance.oracles.table import TableOracle
 from conformance.probe import PROBE_LEAF, Gap, Probe, probe_program
@@ -100,9 +107,19 @@ def _main_quantity(result: VariantResult, status: str) -> tuple[str, str] | None
     return found[0] if found else None
 
 
+EDGES = "edges"
+"""The last key of an op problem's signature whose variants are wrong only at zero, tiny or
+huge operands where other variants of the op are wrong at ordinary ones (``op:pow:gradient:edges``
+beside ``op:pow:gradient``)."""
+
+
 def op_problems(run: PerOpRun, ctx: CheckContext, replay: Callable[[str], str]) -> list[Problem]:
-    """One problem per op and kind of wrongness (error or semantics) found by the ops check."""
-    groups: dict[tuple[str, str, str], list[tuple[VariantResult, str]]] = {}
+    """One problem per op and kind of wrongness (error or semantics) found by the ops check.
+
+    Variants wrong at ordinary operands and variants of the same op wrong only at its edges
+    (zero, tiny or huge operands) go wrong differently: ``c ** v``'s rule wrong everywhere and
+    ``v ** c``'s overflowing at 1e-30 are two methods, two bugs, and neither hides the other."""
+    groups: dict[tuple[str, str, str, bool], list[tuple[VariantResult, str]]] = {}
     for (variant_name, _), result in run.results.items():
         # `t *= b` runs `__mul__` where there is no `__imul__`: one method, one problem.
         name = family(variant_name)
@@ -111,12 +128,68 @@ def op_problems(run: PerOpRun, ctx: CheckContext, replay: Callable[[str], str]) 
             if main is None:
                 continue
             cls, quantity = main
-            groups.setdefault((name, cls, severity), []).append((result, quantity))
+            if severity == "error" and _merged_where_equal(result, quantity, ctx):
+                # One bug whichever ops meet it: one group for every family.
+                groups.setdefault(("", EQUAL_VALUES_KEY, severity, True), []).append(
+                    (result, quantity)
+                )
+                break
+            ordinary = severity == "error" and result.wrong_at_ordinary_operands(quantity)
+            groups.setdefault((name, cls, severity, ordinary), []).append((result, quantity))
+            if cls == "value" and severity == "error":
+                for gradient in _gradients_of_their_own(result):
+                    key = (name, "gradient", severity, True)
+                    groups.setdefault(key, []).append((result, gradient))
             break  # a variant's errors absorb its semantics differences
+    heads = {(r.variant, q) for members in groups.values() for r, q in members}
     problems = []
-    for (name, cls, severity), members in groups.items():
-        problems.append(_problem(ctx, name, cls, severity, members, replay("ops")))
+    for (name, cls, severity, ordinary), members in groups.items():
+        if cls == EQUAL_VALUES_KEY:
+            problems.append(_merged_problem(ctx, members, replay("ops")))
+            continue
+        split = not ordinary and (name, cls, severity, True) in groups
+        elsewhere = heads - {(r.variant, q) for r, q in members}  # other problems say them
+        problem = _problem(ctx, name, cls, severity, members, replay("ops"), elsewhere, edges=split)
+        problems.append(problem)
     return problems
+
+
+EQUAL_VALUES_KEY = "merged where equal"
+"""The group of the variants whose failures are an engine's merging of nodes that hold equal
+numbers, met in the op's operands (``a + b`` at a == b) or in the nodes it builds the op of
+(``a + (-b)`` at b = -a)."""
+
+
+def _merged_where_equal(result: VariantResult, quantity: str, ctx: CheckContext) -> bool:
+    """Whether a variant fails only where its operands, or the nodes the engine builds it of,
+    hold two equal numbers, in an engine that merges such nodes (the battery found it, and
+    the build): ``a + b`` at a == b, ``a - b`` as ``a + (-b)`` at b = -a. Its failures are
+    that bug's, not the op's."""
+    battery = ctx.battery
+    name, form = result.variant
+    if battery is None or not battery.merges_equal:
+        return False
+    points = result.failing(quantity)
+    return bool(points) and all(
+        holds_equal_values(as_built(single_op_program(name, form, *point), battery.built))
+        for point in points
+    )
+
+
+def _gradients_of_their_own(result: VariantResult) -> list[str]:
+    """The gradients of a variant with a wrong value that are wrong mostly where the value is
+    right, at ordinary operands: a rule wrong on its own (sigmoid' as x * (1 - x) beside a
+    sigmoid that overflows below -709), not a gradient that follows from the value."""
+    value_wrong = {point for point, finding, _ in result.findings["value"] if finding.failing}
+    arity = OPS[result.variant[0]].arity
+    own = []
+    for gradient in GRADIENTS:
+        points = [p for p in result.failing(gradient) if ordinary(p[:arity])]
+        # Most of them: ``c - v`` as ``v - c`` has a right value where c == v, and a gradient
+        # wrong there too, which follows from the same swap.
+        if 2 * sum(p not in value_wrong for p in points) > len(points):
+            own.append(gradient)
+    return own
 
 
 NO_GRADIENT_SIGNATURE = Signature("graph", ("no-gradient",))
@@ -161,6 +234,9 @@ def _problem(
     severity: str,
     members: list[tuple[VariantResult, str]],
     replay: str,
+    elsewhere: set[tuple[Variant, str]],
+    *,
+    edges: bool = False,
 ) -> Problem:
     result, quantity = members[0]
     variant_name, form = result.variant
@@ -183,27 +259,27 @@ def _problem(
         for quantity_name, phrases in member.regions.items():
             if (member, quantity_name) == (result, quantity):
                 continue  # the summary says it
+            if (member.variant, quantity_name) in elsewhere:
+                continue
             if phrases and member.status(quantity_name) in ("WRONG", "warn"):
                 what = _what(f, quantity_name, "error").removesuffix(" wrong")
                 more = f"; and {len(phrases) - 4} more regions" if len(phrases) > 4 else ""
                 details.append(f"{n}:{f} {what}: " + "; ".join(phrases[:4]) + more)
-    raised = {
-        f.raised
+    # What this problem covers: every quantity of its variants but those other problems head.
+    covered = [
+        f
         for member, _ in members
-        for found in member.findings.values()
+        for q, found in member.findings.items()
+        if (member.variant, q) not in elsewhere
         for _, f, _ in found
-        if f.failing and f.raised[0]
-    }
+        if f.failing
+    ]
+    raised = {f.raised for f in covered if f.raised[0]}
     # An op that returns None shows in programs as protocol:<op> (graph.error_signature).
-    no_value = {
-        f.no_value
-        for member, _ in members
-        for found in member.findings.values()
-        for _, f, _ in found
-        if f.failing and f.no_value
-    }
+    no_value = {f.no_value for f in covered if f.no_value}
+    key = (name, cls) if severity == "error" else (name, cls, "semantics")
     problem = Problem(
-        Signature("op", (name, cls) if severity == "error" else (name, cls, "semantics")),
+        Signature("op", (*key, EDGES) if edges else key),
         summary,
         severity=severity,
         ops=variants,
@@ -219,6 +295,32 @@ def _problem(
     if witness is not None:
         problem.summary = summary = summary + _hiding(ctx, variant_name, form, witness)
         _attach(problem, ctx, variant_name, form, witness, summary, replay)
+    return problem
+
+
+def _merged_problem(
+    ctx: CheckContext, members: list[tuple[VariantResult, str]], replay: str
+) -> Problem:
+    """The merging of nodes that hold equal numbers, as the ops check met it in ops alone or in
+    the nodes an op is built of: one problem, the one programs show (``graph:equal-values``)."""
+    result, quantity = members[0]
+    name, form = result.variant
+    variants = [f"{r.variant[0]}:{r.variant[1]}" for r, _ in members]
+    points = sum(len(r.failing(q)) for r, q in members)
+    battery = ctx.battery
+    built = battery.built if battery is not None else set()
+    builds = sorted({family(r.variant[0]) for r, _ in members} & built)
+    how = " and ".join(f"{OPS[f].description} as {built_in_words(f)}" for f in builds)
+    summary = (
+        EQUAL_VALUES_WORDS
+        + (f"; the engine builds {how}, as micrograd does" if how else "")
+        + f": {', '.join(variants)}: {_what(form, quantity, 'error')} at {points} points "
+        + "tried, each where two of its nodes hold equal numbers"
+    )
+    problem = Problem(EQUAL_VALUES, summary, ops=variants, checks=["ops"], replay=replay)
+    witness = result.witness(quantity)
+    if witness is not None:
+        _attach(problem, ctx, name, form, witness, summary, replay)
     return problem
 
 

@@ -163,8 +163,14 @@ class Problems:
             # Found first under what this one also shows as (an op's raise in a program), if
             # about the same ops.
             seen = self._by_signature.get(alias)
-            same_kind = seen is not None and seen.severity == problem.severity
-            if seen is not None and same_kind and _families(seen.ops) & _families(problem.ops):
+            # Two op problems are two: pow's rule wrong everywhere and pow overflowing at 1e-30
+            # raise OverflowError in one `_backward` alike.
+            mergeable = (
+                seen is not None
+                and seen.severity == problem.severity
+                and seen.signature.kind != problem.signature.kind
+            )
+            if seen is not None and mergeable and _families(seen.ops) & _families(problem.ops):
                 known = seen
                 break
         if known is None:

@@ -138,7 +138,11 @@ def _summary(tags: Sequence[Tag]) -> str:
     if relative:
         worst = max(relative)
         parts.append(
-            f"relative error up to {worst:.2g}" if worst < 1e300 else "relative error over 1e300"
+            # "up to": the worst point's error, not every point's (x for exp' is off by 0.6 at
+            # 1 and by 1e306 at -700); an overflowed ratio is "more than".
+            f"relative error up to {worst:.2g}"
+            if worst < 1e300
+            else "relative error up to more than 1e300"
         )
     return ", ".join(parts)
 

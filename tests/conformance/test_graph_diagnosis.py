@@ -10,6 +10,7 @@ from conformance.checks import CheckContext, Outcome
 from conformance.diagnosis.graph import (
     Battery,
     _textbook,
+    _textbooks,
     as_built,
     built_in_words,
     features,
@@ -76,6 +77,16 @@ def test_augmented_assignments_read_as_python() -> None:
     assert in_words(Program(nodes, 2)) == "t = Value(1.5); t /= 2.0"
 
 
+def test_an_intermediate_result_at_two_depths_is_tried_on_either_side_of_the_top_op() -> None:
+    # A backward order that follows the operands (the order a depth-first walk meets the
+    # nodes) runs c early when the top op meets it first: e = c * d fails, e = d * c does not.
+    usable = {("mul", "vv"), ("add", "vv"), ("mul", "vc")}
+    programs = _textbooks("mul", "shared-node-twice", usable)
+    assert [p.nodes[-1].args for p in programs] == [(4, 2), (2, 4)]
+    assert programs[0].nodes[:-1] == programs[1].nodes[:-1]
+    assert all(shape_of(p) >= {"shared-node-twice"} for p in programs)
+
+
 def test_a_family_failing_alone_explains_every_failing_program_it_is_in() -> None:
     battery = Battery()
     assert battery.classify(_program(), VALUES) == []
@@ -110,12 +121,18 @@ def test_an_op_on_a_computed_operand_is_its_own_shape_tried_on_sums_alone() -> N
 def test_an_op_micrograd_builds_from_others_is_rebuilt_so_and_holds_its_operand_twice() -> None:
     a, b = Node("input", value=0.75), Node("input", value=1.25)
     c_minus_c = Program((a, b, Node("add", (0, 1)), Node("sub", (2, 2))), 3)
-    built = as_built(c_minus_c)
+    built = as_built(c_minus_c, {"sub"})
     assert [n.op for n in built.nodes] == ["input", "input", "add", "neg", "add"]
     assert built.nodes[3].args == (2,) and built.nodes[4].args == (2, 3)  # c + (-c)
     assert ("shared-node", "neg") in features(built)
     inputs_grads = [TableOracle().evaluate(p)[1][:2] for p in (built, c_minus_c)]
     assert inputs_grads[0] == inputs_grads[1] == [0.0, 0.0]
+    # and -c in turn as micrograd's c * -1: what the ops are built of is built too
+    assert as_built(c_minus_c).nodes[3:] == (
+        Node("const", value=-1.0),
+        Node("mul", (2, 3)),
+        Node("add", (2, 4)),
+    )
     quotient = as_built(Program((a, b, Node("div", (0, 1))), 2))
     assert quotient.nodes[2:] == (
         Node("const", value=-1.0),
@@ -123,6 +140,7 @@ def test_an_op_micrograd_builds_from_others_is_rebuilt_so_and_holds_its_operand_
         Node("mul", (0, 3)),
     )
     assert built_in_words("sub") == "a + (-b)" and built_in_words("div") == "a * (b ** -1.0)"
+    assert built_in_words("neg") == "a * -1.0"
 
 
 def test_only_the_families_asked_for_are_rebuilt_and_a_number_operand_becomes_a_leaf() -> None:
@@ -132,7 +150,7 @@ def test_only_the_families_asked_for_are_rebuilt_and_a_number_operand_becomes_a_
         *["input", "input", "sub"],
         *["const", "pow", "mul"],
     ]
-    by_a_number = as_built(Program((a, two, Node("sub", (0, 1))), 2))
+    by_a_number = as_built(Program((a, two, Node("sub", (0, 1))), 2), {"sub"})
     assert by_a_number.nodes[2:] == (  # micrograd's a + (-Value(2.0))
         Node("input", value=2.0),
         Node("neg", (2,)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from conformance.checks.per_op import _mirrored, _other_ops
+from conformance.checks.per_op import _mirrored, _other_ops, _result_for_operand, _slip_rank, _tag
 from conformance.diagnosis.regions import Finding, Tag, describe_1d, tag_of
 from conformance.ops import OPS
 
@@ -111,3 +111,39 @@ def test_a_tiny_number_is_no_slip_to_another_tiny_number_within_torchs_tolerance
     finding = Finding("wrong", -1.0, 1.1102230246251565e-16, tolerance=4.4e-16)
     slips = [("relu(x)", 0.0), ("exp(x)", 2.6102790696677047e-23)]
     assert tag_of(finding, slips=slips).category == "relative error"
+
+
+def test_a_derivative_with_x_and_the_result_mixed_up_is_named_so() -> None:
+    # exp' as self.data for out.data (x, not e**x); log' as 1 / out.data (1 / log x, not 1 / x).
+    exp_slips = dict(_result_for_operand(OPS["exp"], 2.0))
+    assert exp_slips["x used where its rule needs the result"] == 2.0
+    log_slips = dict(_result_for_operand(OPS["log"], 2.0))
+    assert log_slips["the result used where its rule needs x"] == 1.0 / math.log(2.0)
+    finding = Finding("wrong", math.exp(2.0), 2.0, tolerance=1e-15)
+    tag = tag_of(finding, slips=_result_for_operand(OPS["exp"], 2.0))
+    assert tag.category == "x used where its rule needs the result"
+    assert _result_for_operand(OPS["relu"], 2.0) == []  # a sign: "sign flipped" says it
+
+
+def test_a_relative_error_too_large_to_print_is_more_than_1e300_not_everywhere_over_it() -> None:
+    # exp' as x: 0.6 off at x = 1, and more than any float64 can say at the smallest x.
+    line = _line(
+        (1.0, Finding("wrong", math.e, 1.0, tolerance=1e-15)),
+        (2.0, Finding("wrong", 5e-324, 1.0, tolerance=1e-330)),
+    )
+    assert describe_1d(line) == ["relative error up to more than 1e300 for every x tried"]
+
+
+def test_a_slip_that_fits_one_point_of_several_is_a_coincidence_and_is_not_named() -> None:
+    # A leaky relu's 0.01 * x is tanh(x) at x = -100 (to the last bit): one point of four.
+    relu = OPS["relu"]
+    judged = [
+        ((x, 0.0), {"value": Finding("wrong", 0.0, 0.01 * x, tolerance=0.0)})
+        for x in (-1.0, -3.0, -100.0, -250.0)
+    ]
+    rank = _slip_rank(relu, "v", judged)["value"]
+    assert "tanh(x)" not in rank
+    at_minus_100 = judged[2][1]["value"]
+    tag = _tag(relu, "v", "value", (-100.0, 0.0), at_minus_100, rank)
+    assert tag is not None and tag.category == "not 0 where torch gives 0"
+    assert _tag(relu, "v", "value", (-100.0, 0.0), at_minus_100).category == "tanh(x)"

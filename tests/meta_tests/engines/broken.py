@@ -593,6 +593,25 @@ class BreadthFirstOrder(Value):
         return order
 
 
+class DepthFirstPreorder(Value):
+    """Backward runs each node where a depth-first walk from the output first meets it, a
+    visited set stopping the walk's second path: a node met through its first user runs before
+    its other users have added their gradient. Which programs fail follows operand order:
+    ``b + b * b`` does, ``b * b + b`` does not."""
+
+    def _topological_order(self) -> list[Value]:
+        seen: set[Value] = set()
+        met: list[Value] = []
+        stack: list[Value] = [self]
+        while stack:
+            node = stack.pop()
+            if node not in seen:
+                seen.add(node)
+                met.append(node)
+                stack.extend(reversed(node._prev))  # the first operand is walked first
+        return met[::-1]  # BUG: backward runs the order met, which is not topological
+
+
 # === Semantics: reported by the harness, failing only with strict =============
 
 
@@ -1252,6 +1271,16 @@ BUGS: tuple[Bug, ...] = (
         BreadthFirstOrder,
         "backward in BFS order, which is not topological",
         "karpathy/micrograd#91 (BFS trace proposed); SethHWeidman/DLFS_code#13",
+        "reuse",
+        _shared_intermediate,
+        problems=("graph:any-op",),
+    ),
+    Bug(
+        DepthFirstPreorder,
+        "backward in the order a depth-first walk first meets the nodes (a visited set stops "
+        "the second path), which is not topological",
+        "lucasdelimanogueira/PyNorch#90 (a diamond's second path stopped by the visited set); "
+        "karpathy/micrograd#96 (a depth-first walk proposed)",
         "reuse",
         _shared_intermediate,
         problems=("graph:any-op",),

@@ -8,8 +8,10 @@ nothing else: the diagnosis meta-test.
 
 from __future__ import annotations
 
+import math
+
 from . import broken as b
-from .reference import Number, Value
+from .reference import Number, Value, ieee_pow
 
 
 class OpsAndRecursion(
@@ -54,6 +56,71 @@ class MicrogradDivisionOverAssigningPow(b.PowGradAssigned, b.WrongSinDerivative)
         return self * self._lift(other) ** -1.0
 
 
+class MicrogradNegationOverAssigningMul(b.GradAssignedNotAccumulated, b.WrongTanhDerivative):
+    """micrograd's ``-a`` (``a * -1``) and ``a - b`` (``a + (-b)``) over a ``*`` that assigns
+    its operands' gradients, and tanh': every program that negates or subtracts meets mul's
+    bug, which is mul's however many programs negate."""
+
+    def __neg__(self) -> Value:
+        """micrograd's ``-a``: no rule of its own."""
+        return self * -1.0
+
+    def __sub__(self, other: Value | Number) -> Value:
+        """micrograd's ``a - b``: no rule of its own."""
+        return self + (-self._lift(other))
+
+
+class MicrogradSubtractionOverMergingEquals(b.ValueEqualityMergesNodes, b.WrongExpDerivative):
+    """micrograd's ``-a`` and ``a - b`` over Values that compare and hash by their data, kept
+    in a set of operands (``_prev = set(children)``, as micrograd does), and exp': ``a + (-b)``
+    at b = -a keeps ``a`` and drops ``-b``, whose rule never runs. The merging is one bug,
+    however many ops are built where it shows."""
+
+    @staticmethod
+    def _store_children(children: tuple[Value, ...]) -> tuple[Value, ...]:
+        """micrograd's set of operands: equal ones (by data, here) are kept once."""
+        return tuple(set(children))
+
+    def __neg__(self) -> Value:
+        """micrograd's ``-a``: no rule of its own."""
+        return self * -1.0
+
+    def __sub__(self, other: Value | Number) -> Value:
+        """micrograd's ``a - b``: no rule of its own."""
+        return self + (-self._lift(other))
+
+
+class RulesApartAndDepthFirstPreorder(b.WrongRpowDerivative, b.DepthFirstPreorder):
+    """Two bugs in each of two ops, and a backward order that is not topological: ``v ** c``
+    differentiated through its result (``c * out / v``: 0 / 0 at v = 0) beside ``c ** v``
+    by the power rule; a sigmoid that overflows below -709 beside a sigmoid' of x, not of the
+    result. Each op's two bugs are apart, and neither may hide the other."""
+
+    def __pow__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            return self._pow_value(other)
+        exponent = float(other)
+        out = self._result(ieee_pow(self.data, exponent), (self,), f"**{exponent:g}")
+
+        def _backward() -> None:
+            if exponent != 0.0:
+                # BUG: c * x ** c / x is c * x ** (c - 1) but at x = 0 (ZeroDivisionError)
+                self.grad += exponent * out.data / self.data * out.grad
+
+        out._backward = _backward
+        return out
+
+    def sigmoid(self) -> Value:
+        """The logistic function."""
+        out = self._result(1.0 / (1.0 + math.exp(-self.data)), (self,), "sigmoid")  # BUG
+
+        def _backward() -> None:
+            self.grad += self.data * (1.0 - self.data) * out.grad  # BUG: x for the result
+
+        out._backward = _backward
+        return out
+
+
 EXPECTED: dict[type, set[str]] = {
     OpsAndRecursion: {
         "op:tanh:gradient",
@@ -77,6 +144,15 @@ EXPECTED: dict[type, set[str]] = {
         "semantics:repeated-backward",
     },
     MicrogradDivisionOverAssigningPow: {"graph:pow", "op:sin:gradient"},
+    MicrogradNegationOverAssigningMul: {"graph:mul", "op:tanh:gradient"},
+    MicrogradSubtractionOverMergingEquals: {"graph:equal-values", "op:exp:gradient"},
+    RulesApartAndDepthFirstPreorder: {
+        "op:pow:gradient",
+        "op:pow:gradient:edges",
+        "op:sigmoid:value",
+        "op:sigmoid:gradient",
+        "graph:any-op",
+    },
 }
 """Each multi-bug engine's problems, by signature: exactly these, each once."""
 
