@@ -97,6 +97,7 @@ class RulesApartAndDepthFirstPreorder(b.WrongRpowDerivative, b.DepthFirstPreorde
     result. Each op's two bugs are apart, and neither may hide the other."""
 
     def __pow__(self, other: Value | Number) -> Value:
+        """``v ** c`` differentiated through its result; ``v ** w`` as the reference's."""
         if isinstance(other, Value):
             return self._pow_value(other)
         exponent = float(other)
@@ -105,6 +106,7 @@ class RulesApartAndDepthFirstPreorder(b.WrongRpowDerivative, b.DepthFirstPreorde
         def _backward() -> None:
             if exponent != 0.0:
                 # BUG: c * x ** c / x is c * x ** (c - 1) but at x = 0 (ZeroDivisionError)
+                # and where x ** c rounds otherwise (nan for x < 0 and c = 1e-30)
                 self.grad += exponent * out.data / self.data * out.grad
 
         out._backward = _backward
